@@ -1,0 +1,55 @@
+"""kairos_sdk — serve a model on a heterogeneous pool of cloud instances at the highest
+throughput a cost budget allows while the tail latency stays under target.
+
+Plan the instance mix without online exploration (:class:`Planner`), distribute every query
+at runtime to the instance where it costs least (:mod:`kairos_sdk.distribute`), try it
+offline in a discrete-event simulator (:func:`simulate`) and drive real endpoints with an
+async client (:mod:`kairos_sdk.client`).
+
+Examples
+--------
+>>> import kairos_sdk as ks
+>>> profile = ks.Profile.builtin("rm2")
+>>> profile.instance_types
+('c5n.2xlarge', 'g4dn.xlarge', 'r5n.large', 't3.xlarge')
+"""
+
+from __future__ import annotations
+
+from .errors import (
+    CatalogError,
+    EndpointError,
+    EndpointTimeout,
+    InfeasibleError,
+    KairosError,
+    PlanningError,
+    ProfileError,
+    ProtocolError,
+    SimulationError,
+    WorkloadError,
+)
+from .pool import Catalog, Instance, InstanceType, Pool
+from .profile import Profile
+from .workload import Workload
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Catalog",
+    "CatalogError",
+    "EndpointError",
+    "EndpointTimeout",
+    "InfeasibleError",
+    "Instance",
+    "InstanceType",
+    "KairosError",
+    "PlanningError",
+    "Pool",
+    "Profile",
+    "ProfileError",
+    "ProtocolError",
+    "SimulationError",
+    "Workload",
+    "WorkloadError",
+    "__version__",
+]

@@ -1,0 +1,299 @@
+"""What can be rented (:class:`Catalog` of :class:`InstanceType`) and what is rented (:class:`Pool`).
+
+Examples
+--------
+>>> from kairos_sdk import Catalog, Pool
+>>> cat = Catalog.from_prices({"g4dn.xlarge": 0.526, "r5n.large": 0.149}, caps={"g4dn.xlarge": 5})
+>>> pool = Pool.from_counts({"g4dn.xlarge": 1, "r5n.large": 2}, cat)
+>>> pool.counts
+{'g4dn.xlarge': 1, 'r5n.large': 2}
+>>> round(pool.cost_per_hour, 3)
+0.824
+>>> [i.id for i in pool]
+['g4dn.xlarge-0', 'r5n.large-0', 'r5n.large-1']
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import CatalogError
+
+__all__ = ["Catalog", "Instance", "InstanceType", "Pool"]
+
+
+@dataclass(frozen=True)
+class InstanceType:
+    """A rentable instance type.
+
+    Parameters
+    ----------
+    name : the provider's type name, e.g. ``"g4dn.xlarge"``; matches the profile's names.
+    cost_per_hour : on-demand price in USD per hour (positive).
+    cap : the most instances of this type that may be rented (``None``: no cap).
+    """
+
+    name: str
+    cost_per_hour: float
+    cap: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise CatalogError(f"instance type name must be a non-empty string, got {self.name!r}")
+        try:
+            price = float(self.cost_per_hour)
+        except (TypeError, ValueError):
+            raise CatalogError(f"{self.name}: cost_per_hour {self.cost_per_hour!r} is not a number") from None
+        if not math.isfinite(price) or price <= 0:
+            raise CatalogError(f"{self.name}: cost_per_hour must be a positive USD/hour price, got {self.cost_per_hour!r}")
+        object.__setattr__(self, "cost_per_hour", price)
+        if self.cap is not None:
+            if isinstance(self.cap, bool) or not isinstance(self.cap, (int, float)) or self.cap != int(self.cap) or self.cap < 0:
+                raise CatalogError(f"{self.name}: cap must be a non-negative integer or None, got {self.cap!r}")
+            object.__setattr__(self, "cap", int(self.cap))
+
+
+class Catalog(Mapping[str, InstanceType]):
+    """An immutable, name-ordered set of rentable :class:`InstanceType` s.
+
+    Behaves as a read-only mapping from type name to :class:`InstanceType`.
+    """
+
+    __slots__ = ("_types",)
+
+    def __init__(self, types: Iterable[InstanceType]) -> None:
+        by_name: dict[str, InstanceType] = {}
+        for t in types:
+            if not isinstance(t, InstanceType):
+                raise CatalogError(f"a Catalog holds InstanceType objects, got {type(t).__name__}")
+            if t.name in by_name:
+                raise CatalogError(f"instance type {t.name!r} is listed twice; keep one row per type")
+            by_name[t.name] = t
+        self._types = dict(sorted(by_name.items()))
+
+    @classmethod
+    def from_prices(cls, prices: Mapping[str, float], *, caps: Mapping[str, int] | None = None) -> Catalog:
+        """Build from ``{name: USD per hour}`` and optional ``{name: cap}``."""
+        caps = dict(caps or {})
+        unknown = sorted(set(caps) - set(prices))
+        if unknown:
+            raise CatalogError(f"caps name unknown instance type(s) {', '.join(unknown)}; known: {', '.join(sorted(prices))}")
+        return cls(InstanceType(n, p, caps.get(n)) for n, p in prices.items())
+
+    @classmethod
+    def from_csv(cls, path: str | Path, *, caps: Mapping[str, int] | None = None) -> Catalog:
+        """Read prices from a CSV with columns ``instance,price`` (USD per hour).
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> from kairos_sdk import Catalog
+        >>> with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as f:
+        ...     _ = f.write("instance,price\\nr5n.large,0.149\\n")
+        >>> Catalog.from_csv(f.name)["r5n.large"].cost_per_hour
+        0.149
+        >>> os.unlink(f.name)
+        """
+        path = Path(path)
+        if not path.exists():
+            raise CatalogError(f"prices file not found: {path}")
+        with open(path, newline="") as fh:
+            reader = csv.DictReader(fh)
+            fields = [f.strip() for f in reader.fieldnames or []]
+            price_col = next((c for c in ("price", "cost_per_hour", "price_per_hour") if c in fields), None)
+            if "instance" not in fields or price_col is None:
+                raise CatalogError(f"{path}: needs columns instance and price; found {', '.join(fields) or 'none'}")
+            prices: dict[str, float] = {}
+            for line, row in enumerate(reader, start=2):
+                row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
+                name = row["instance"]
+                if not name:
+                    raise CatalogError(f"{path}, line {line}: instance is empty")
+                try:
+                    price = float(row[price_col])
+                except ValueError:
+                    raise CatalogError(f"{path}, line {line}: price {row[price_col]!r} is not a number") from None
+                if name in prices and prices[name] != price:
+                    raise CatalogError(f"{path}, line {line}: {name} is listed again with a different price")
+                if not math.isfinite(price) or price <= 0:
+                    raise CatalogError(f"{path}, line {line}: price of {name} must be positive, got {row[price_col]!r}")
+                prices[name] = price
+        if not prices:
+            raise CatalogError(f"{path}: no instance types listed")
+        return cls.from_prices(prices, caps=caps)
+
+    def restrict(self, names: Iterable[str]) -> Catalog:
+        """Only the named types (e.g. ``profile.instance_types``); unknown names raise."""
+        names = list(names)
+        missing = [n for n in names if n not in self._types]
+        if missing:
+            raise CatalogError(f"catalog has no price for {', '.join(missing)}; known: {', '.join(self._types)}")
+        return Catalog(self._types[n] for n in names)
+
+    def with_caps(self, caps: Mapping[str, int | None]) -> Catalog:
+        """A copy with the given caps replaced."""
+        unknown = sorted(set(caps) - set(self._types))
+        if unknown:
+            raise CatalogError(f"caps name unknown instance type(s) {', '.join(unknown)}")
+        return Catalog(replace(t, cap=caps.get(n, t.cap)) for n, t in self._types.items())
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._types)
+
+    def __getitem__(self, name: str) -> InstanceType:
+        try:
+            return self._types[name]
+        except KeyError:
+            raise CatalogError(f"unknown instance type {name!r}; catalog has {', '.join(self._types)}") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._types)
+
+    def __len__(self) -> int:
+        return len(self._types)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Catalog) and self._types == other._types
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._types.values()))
+
+    def __repr__(self) -> str:
+        items = ", ".join(
+            f"{t.name}=${t.cost_per_hour:g}/h" + (f"≤{t.cap}" if t.cap is not None else "") for t in self._types.values()
+        )
+        return f"Catalog({items})"
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td>{html.escape(t.name)}</td><td>{t.cost_per_hour:g}</td><td>{'' if t.cap is None else t.cap}</td></tr>"
+            for t in self._types.values()
+        )
+        return f"<table><tr><th>instance type</th><th>USD/hour</th><th>cap</th></tr>{rows}</table>"
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One rented instance: a stable id, its type name and, once deployed, an endpoint URL."""
+
+    id: str
+    type: str
+    endpoint: str | None = None
+
+
+@dataclass(frozen=True, init=False)
+class Pool:
+    """An immutable, ordered set of rented :class:`Instance` s.
+
+    Create with :meth:`from_counts` (or ``Plan.pool()``); iterate for the instances.
+    """
+
+    instances: tuple[Instance, ...]
+    catalog: Catalog | None
+
+    def __init__(self, instances: Iterable[Instance], catalog: Catalog | None = None) -> None:
+        inst = tuple(instances)
+        if not inst:
+            raise CatalogError("a pool needs at least one instance")
+        ids = [i.id for i in inst]
+        if len(set(ids)) != len(ids):
+            raise CatalogError("instance ids in a pool must be unique")
+        if catalog is not None:
+            for i in inst:
+                if i.type not in catalog:
+                    raise CatalogError(f"instance {i.id}: type {i.type!r} is not in the catalog")
+        object.__setattr__(self, "instances", inst)
+        object.__setattr__(self, "catalog", catalog)
+
+    @classmethod
+    def from_counts(cls, counts: Mapping[str, int], catalog: Catalog | None = None) -> Pool:
+        """``{type name: count}`` → a pool with ids ``"<type>-<k>"`` (zero counts skipped)."""
+        if not isinstance(counts, Mapping):
+            raise CatalogError(f"counts must be a mapping {{type: count}}, got {type(counts).__name__}")
+        inst = []
+        for name, n in counts.items():
+            if isinstance(n, bool) or not isinstance(n, (int, float)) or n != int(n) or n < 0:
+                raise CatalogError(f"count of {name!r} must be a non-negative integer, got {n!r}")
+            if catalog is not None:
+                t = catalog[name]
+                if t.cap is not None and n > t.cap:
+                    raise CatalogError(f"{int(n)} x {name} exceeds its cap of {t.cap}")
+            inst.extend(Instance(f"{name}-{k}", name) for k in range(int(n)))
+        if not inst:
+            raise CatalogError("a pool needs at least one instance; every count is zero")
+        return cls(inst, catalog)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """``{type name: count}`` in first-seen order."""
+        out: dict[str, int] = {}
+        for i in self.instances:
+            out[i.type] = out.get(i.type, 0) + 1
+        return out
+
+    @property
+    def types(self) -> tuple[str, ...]:
+        """Type name of every instance, in pool order."""
+        return tuple(i.type for i in self.instances)
+
+    @property
+    def cost_per_hour(self) -> float:
+        """Total price in USD per hour (needs a catalog)."""
+        if self.catalog is None:
+            raise CatalogError("this pool has no prices; build it with Pool.from_counts(counts, catalog)")
+        return float(sum(self.catalog[i.type].cost_per_hour for i in self.instances))
+
+    @property
+    def endpoints(self) -> tuple[str | None, ...]:
+        return tuple(i.endpoint for i in self.instances)
+
+    def with_endpoints(self, endpoints: Sequence[str] | Mapping[str, str]) -> Pool:
+        """A copy with endpoint URLs: a sequence in pool order, or ``{instance id: url}``."""
+        if isinstance(endpoints, Mapping):
+            unknown = sorted(set(endpoints) - {i.id for i in self.instances})
+            if unknown:
+                raise CatalogError(f"endpoints name unknown instance id(s) {', '.join(unknown)}")
+            urls = [endpoints.get(i.id, i.endpoint) for i in self.instances]
+        else:
+            urls = list(endpoints)
+            if len(urls) != len(self.instances):
+                raise CatalogError(f"got {len(urls)} endpoint URLs for a pool of {len(self.instances)} instances")
+        for u in urls:
+            if u is not None and not (isinstance(u, str) and u.startswith(("http://", "https://"))):
+                raise CatalogError(f"endpoint {u!r} is not an http:// or https:// URL")
+        return Pool((replace(i, endpoint=u) for i, u in zip(self.instances, urls)), self.catalog)
+
+    def __iter__(self) -> Iterator[Instance]:
+        return iter(self.instances)
+
+    def __len__(self) -> int:
+        return len(self.instances)
+
+    def __getitem__(self, k: int) -> Instance:
+        return self.instances[k]
+
+    def describe(self) -> str:
+        """``"1 x g4dn.xlarge + 2 x r5n.large"``."""
+        return " + ".join(f"{n} x {t}" for t, n in self.counts.items())
+
+    def __repr__(self) -> str:
+        cost = f", ${self.cost_per_hour:.3f}/h" if self.catalog is not None else ""
+        return f"Pool({self.describe()}{cost})"
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td>{html.escape(i.id)}</td><td>{html.escape(i.type)}</td><td>{html.escape(i.endpoint or '')}</td></tr>"
+            for i in self.instances
+        )
+        cost = f" — ${self.cost_per_hour:.3f}/h" if self.catalog is not None else ""
+        return f"<table><caption>{html.escape(self.describe())}{cost}</caption><tr><th>id</th><th>type</th><th>endpoint</th></tr>{rows}</table>"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"instances": [{"id": i.id, "type": i.type, "endpoint": i.endpoint} for i in self.instances]}

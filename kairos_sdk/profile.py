@@ -1,0 +1,718 @@
+"""Latency profiles: how long a query of a given batch size takes on each instance type.
+
+A :class:`Profile` is immutable. For every instance type it holds, per measured batch
+size, the latency distribution as a quantile table: values at ascending quantile levels
+``0 = p_0 < ... < p_L = 1``. A profile built from raw samples keeps every sample, at the
+levels ``k / (n - 1)``, so ``latency(..., q)`` equals ``numpy.quantile`` of the samples
+(numpy's default "linear" method) exactly at every measured batch size. Between measured
+batch sizes the quantile is interpolated linearly in the batch size; outside the measured
+range a lookup raises :class:`~kairos_sdk.errors.ProfileError` unless the caller passes
+``extrapolate=True``.
+
+Examples
+--------
+>>> from kairos_sdk import Profile
+>>> p = Profile.from_dict({"cpu": {10: [1.0, 2.0, 3.0], 20: [2.0, 4.0, 6.0]}})
+>>> float(p.latency("cpu", 10, q=0.5))
+2.0
+>>> float(p.latency("cpu", 15, q=0.5))   # halfway between batch 10 and 20
+3.0
+>>> p.max_batch("cpu", qos_ms=5.0, q=0.99)
+10
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import html
+import io
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+
+from .errors import ProfileError
+
+__all__ = ["Profile", "LatencySeries"]
+
+Quantile = Union[float, str, np.ndarray]
+PathLike = Union[str, "os.PathLike[str]"]
+
+_FORMAT = "kairos_sdk.profile/1"
+_BUILTIN_FILE = "builtin_profiles.json.gz"
+
+
+@dataclass(frozen=True, eq=False)
+class LatencySeries:
+    """Latency distribution of one instance type across batch sizes (milliseconds).
+
+    Attributes
+    ----------
+    batches : (B,) int array, strictly increasing measured batch sizes.
+    levels : (L,) float array, quantile levels from 0 to 1.
+    values : (B, L) float array, latency in ms at each level, non-decreasing per row.
+    mean_ms : (B,) float array, mean latency per batch size.
+    counts : (B,) int array, raw samples behind each row (0 when only a summary is kept).
+    """
+
+    batches: np.ndarray
+    levels: np.ndarray
+    values: np.ndarray
+    mean_ms: np.ndarray
+    counts: np.ndarray
+
+    def __post_init__(self) -> None:
+        for name in ("batches", "levels", "values", "mean_ms", "counts"):
+            getattr(self, name).setflags(write=False)
+
+    def quantile_at_grid(self, q: float) -> np.ndarray:
+        """The ``q`` quantile at every measured batch size, shape ``(B,)``."""
+        i, f = _bracket(self.levels, np.asarray(q, dtype=float))
+        return self.values[:, i] * (1.0 - f) + self.values[:, i + 1] * f
+
+
+def _bracket(grid: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index ``i`` and fraction ``f`` with ``x = grid[i] + f * (grid[i+1] - grid[i])``.
+
+    ``x`` must lie within ``[grid[0], grid[-1]]`` (or ``f`` leaves ``[0, 1]``: linear
+    extrapolation from the end segment). A one-point grid gives ``i = 0, f = 0`` with the
+    grid padded by the caller.
+    """
+    n = grid.shape[0]
+    if n == 1:
+        return np.zeros(np.shape(x), dtype=np.intp), np.zeros(np.shape(x))
+    i = np.clip(np.searchsorted(grid, x, side="right") - 1, 0, n - 2)
+    lo = grid[i]
+    f = (x - lo) / (grid[i + 1] - lo)
+    return i, f
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Profile:
+    """Immutable latency profile of one model on several instance types.
+
+    Build one with :meth:`from_csv`, :meth:`from_records`, :meth:`from_dict`,
+    :meth:`from_json` or :meth:`builtin`; do not call the constructor directly.
+
+    Examples
+    --------
+    >>> from kairos_sdk import Profile
+    >>> p = Profile.builtin("rm2")
+    >>> p.instance_types
+    ('c5n.2xlarge', 'g4dn.xlarge', 'r5n.large', 't3.xlarge')
+    >>> 250 < float(p.latency("g4dn.xlarge", 1000, q=0.99)) < 270
+    True
+    """
+
+    series: Mapping[str, LatencySeries]
+    model: str | None = None
+    source: str | None = None
+    _cache: dict = field(default_factory=dict, compare=False)
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_csv(
+        cls,
+        path: PathLike,
+        model: str | None = None,
+        *,
+        drop_outliers: bool | int = False,
+    ) -> Profile:
+        """Read latency samples from a plain or gzipped CSV file.
+
+        Columns: ``instance``, ``batch`` and either ``latency_ms`` or ``exec_ms`` and
+        ``load_ms`` (summed: a query's service time is execution plus loading). An
+        optional ``model`` column holds several models; pass ``model=`` to pick one. An
+        optional ``sample`` column numbers repetitions; rows repeating an
+        ``(instance, batch, sample)`` with a different latency are rejected.
+
+        Parameters
+        ----------
+        path : path of the ``.csv`` or ``.csv.gz`` file.
+        model : which model to keep when the file has a ``model`` column.
+        drop_outliers : drop the largest ``n`` samples of every (instance, batch) series
+            (``True`` means one). The public KAIROS measurements start some series with a
+            warm-up outlier; their authors dropped the largest sample of each series.
+        """
+        path = Path(path)
+        if not path.exists():
+            raise ProfileError(f"profile file not found: {path}")
+        opener = gzip.open if path.suffix == ".gz" else open
+        try:
+            with opener(path, "rt", newline="") as fh:  # type: ignore[operator]
+                reader = csv.reader(fh)
+                try:
+                    header = [h.strip() for h in next(reader)]
+                except StopIteration:
+                    raise ProfileError(f"{path}: the file is empty; expected a header row") from None
+                rows = list(reader)
+        except (OSError, UnicodeDecodeError, gzip.BadGzipFile) as exc:
+            raise ProfileError(f"{path}: cannot read the file ({exc})") from None
+        columns = _columns_from_rows(header, rows, where=str(path), first_line=2)
+        return cls._from_columns(
+            columns, model=model, drop_outliers=drop_outliers, where=str(path), first_line=2,
+            source=str(path),
+        )
+
+    @classmethod
+    def from_records(
+        cls,
+        records: Iterable[Mapping[str, Any]],
+        model: str | None = None,
+        *,
+        drop_outliers: bool | int = False,
+        source: str | None = None,
+    ) -> Profile:
+        """Build a profile from an iterable of mappings with the CSV column names.
+
+        Examples
+        --------
+        >>> from kairos_sdk import Profile
+        >>> p = Profile.from_records([
+        ...     {"instance": "cpu", "batch": 10, "latency_ms": 1.5},
+        ...     {"instance": "cpu", "batch": 10, "latency_ms": 2.5},
+        ... ])
+        >>> float(p.latency("cpu", 10, q="mean"))
+        2.0
+        """
+        records = list(records)
+        if not records:
+            raise ProfileError("no records: a profile needs at least one latency sample")
+        header: list[str] = []
+        for rec in records:
+            if not isinstance(rec, Mapping):
+                raise ProfileError(
+                    f"records must be mappings with keys instance, batch, latency_ms; got {type(rec).__name__}"
+                )
+            for k in rec:
+                if k not in header:
+                    header.append(str(k))
+        rows = [[rec.get(h, "") for h in header] for rec in records]
+        columns = _columns_from_rows(header, rows, where="records", first_line=0)
+        return cls._from_columns(
+            columns, model=model, drop_outliers=drop_outliers, where="records", first_line=0,
+            source=source,
+        )
+
+    @classmethod
+    def from_dict(
+        cls,
+        samples: Mapping[str, Mapping[int, Sequence[float]]],
+        *,
+        model: str | None = None,
+        drop_outliers: bool | int = False,
+        source: str | None = None,
+    ) -> Profile:
+        """Build a profile from ``{instance: {batch: [latency_ms, ...]}}``."""
+        if not isinstance(samples, Mapping) or not samples:
+            raise ProfileError("from_dict expects a non-empty {instance: {batch: [latency_ms, ...]}}")
+        records = []
+        for inst, by_batch in samples.items():
+            if not isinstance(by_batch, Mapping) or not by_batch:
+                raise ProfileError(f"instance {inst!r}: expected a non-empty {{batch: [latency_ms, ...]}}")
+            for b, values in by_batch.items():
+                vals = np.atleast_1d(np.asarray(values, dtype=object))
+                if vals.size == 0:
+                    raise ProfileError(f"instance {inst!r}, batch {b}: empty series; give at least one sample")
+                records.extend({"instance": inst, "batch": b, "latency_ms": v} for v in vals)
+        return cls.from_records(records, model=model, drop_outliers=drop_outliers, source=source)
+
+    @classmethod
+    def from_json(cls, text_or_path: str | os.PathLike[str]) -> Profile:
+        """Load a profile written by :meth:`to_json` (a JSON string or a file path)."""
+        text = str(text_or_path)
+        if not text.lstrip().startswith("{"):
+            path = Path(text_or_path)
+            if not path.exists():
+                raise ProfileError(f"profile JSON file not found: {path}")
+            opener = gzip.open if path.suffix == ".gz" else open
+            with opener(path, "rt") as fh:  # type: ignore[operator]
+                text = fh.read()
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ProfileError(f"profile JSON is malformed: {exc}") from None
+        return cls._from_doc(doc)
+
+    @classmethod
+    def builtin(cls, model: str = "rm2") -> Profile:
+        """The built-in default profile of one of the five KAIROS models.
+
+        Summary quantile tables derived from the public KAIROS AWS measurements
+        (Li et al., HPDC'23, artifact ``boringlee24/hpdc23-kairos``, MIT licence) by
+        ``tools/make_builtin_profile.py``: per model, instance type and batch size 10-1000,
+        18 quantile levels and the mean, after dropping the largest sample of each series.
+
+        Examples
+        --------
+        >>> from kairos_sdk import Profile
+        >>> Profile.builtin_models()
+        ('dien', 'mtwnd', 'ncf', 'rm2', 'wnd')
+        """
+        docs = _builtin_docs()
+        if model not in docs:
+            raise ProfileError(
+                f"no built-in profile for model {model!r}; choose one of {', '.join(sorted(docs))}"
+            )
+        return cls._from_doc(docs[model])
+
+    @staticmethod
+    def builtin_models() -> tuple[str, ...]:
+        """Names of the models with a built-in profile."""
+        return tuple(sorted(_builtin_docs()))
+
+    @classmethod
+    def from_quantiles(
+        cls,
+        tables: Mapping[str, Mapping[str, Any]],
+        *,
+        model: str | None = None,
+        source: str | None = None,
+    ) -> Profile:
+        """Build a profile from quantile tables.
+
+        ``tables[instance]`` holds ``batch`` (B,), ``levels`` (L,) from 0 to 1, ``values``
+        (B, L) in ms and optionally ``mean_ms`` (B,) and ``counts`` (B,).
+        """
+        if not tables:
+            raise ProfileError("a profile needs at least one instance type")
+        series = {}
+        for inst, t in tables.items():
+            series[str(inst)] = _series_from_table(str(inst), t)
+        return cls(series=dict(sorted(series.items())), model=model, source=source)
+
+    # ------------------------------------------------------------------ accessors
+    @property
+    def instance_types(self) -> tuple[str, ...]:
+        """Instance types this profile covers, sorted."""
+        return tuple(self.series)
+
+    def batch_sizes(self, instance: str) -> np.ndarray:
+        """Measured batch sizes of ``instance`` (read-only int array)."""
+        return self._series(instance).batches
+
+    def latency(
+        self,
+        instance: str,
+        batch: int | float | np.ndarray | Sequence[int],
+        q: Quantile = 0.99,
+        *,
+        extrapolate: bool = False,
+    ) -> np.ndarray:
+        """Latency in ms of ``batch`` on ``instance`` at quantile ``q``.
+
+        Parameters
+        ----------
+        instance : instance type name.
+        batch : batch size(s); arrays broadcast against ``q``.
+        q : quantile level(s) in ``[0, 1]`` or ``"mean"``.
+        extrapolate : allow batch sizes outside the measured range (linear extrapolation
+            of the two nearest measured batch sizes, floored at zero).
+
+        Returns
+        -------
+        numpy.ndarray of the broadcast shape of ``batch`` and ``q`` (0-d for scalars).
+        """
+        s = self._series(instance)
+        b = self._check_batch(instance, s, batch, extrapolate)
+        if isinstance(q, str):
+            if q != "mean":
+                raise ProfileError(f"q must be a quantile in [0, 1] or 'mean', got {q!r}")
+            j, g = _bracket(s.batches.astype(float), b)
+            m = s.mean_ms
+            if len(m) == 1:
+                return np.broadcast_to(m[0], b.shape).copy()
+            return np.maximum(m[j] * (1 - g) + m[j + 1] * g, 0.0)
+        qa = np.asarray(q, dtype=float)
+        if not np.all((qa >= 0.0) & (qa <= 1.0)):
+            raise ProfileError(f"q must be a quantile in [0, 1] or 'mean', got {q!r}")
+        b, qa = np.broadcast_arrays(b, qa)
+        v = s.values
+        i, f = _bracket(s.levels, qa)
+        if v.shape[0] == 1:
+            return v[0, i] * (1 - f) + v[0, i + 1] * f
+        j, g = _bracket(s.batches.astype(float), b)
+        lo = v[j, i] * (1 - f) + v[j, i + 1] * f
+        hi = v[j + 1, i] * (1 - f) + v[j + 1, i + 1] * f
+        return np.maximum(lo * (1 - g) + hi * g, 0.0)
+
+    def quantile_table(self, instance: str, q: Quantile) -> np.ndarray:
+        """``latency(instance, batch_sizes(instance), q)``, cached; shape ``(B,)``."""
+        key = (instance, q if isinstance(q, str) else float(q))
+        hit = self._cache.get(key)
+        if hit is None:
+            s = self._series(instance)
+            hit = s.mean_ms if q == "mean" else self.latency(instance, s.batches, q)
+            hit = np.asarray(hit)
+            hit.setflags(write=False)
+            self._cache[key] = hit
+        return hit
+
+    def max_batch(self, instance: str, qos_ms: float, q: Quantile = 0.99) -> int:
+        """Largest measured batch size served within ``qos_ms`` at quantile ``q``.
+
+        Every measured batch size up to the answer meets the target (a batch that
+        violates it ends the run even when a larger one happens to meet it again).
+        Returns 0 when even the smallest measured batch misses the target.
+        """
+        if not np.isfinite(qos_ms) or qos_ms <= 0:
+            raise ProfileError(f"qos_ms must be a positive number of milliseconds, got {qos_ms!r}")
+        s = self._series(instance)
+        ok = self.quantile_table(instance, q) <= qos_ms
+        if ok.all():
+            return int(s.batches[-1])
+        first_bad = int(np.argmin(ok))
+        return int(s.batches[first_bad - 1]) if first_bad > 0 else 0
+
+    def sample(
+        self,
+        instance: str,
+        batch: int | np.ndarray | Sequence[int],
+        rng: np.random.Generator,
+        size: int | tuple[int, ...] | None = None,
+        *,
+        extrapolate: bool = False,
+    ) -> np.ndarray:
+        """Draw service times (ms) for ``batch`` on ``instance`` by inverse-CDF sampling.
+
+        With ``size=None`` one draw per element of ``batch``; otherwise ``size`` draws
+        (``batch`` broadcast to it).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from kairos_sdk import Profile
+        >>> p = Profile.builtin("ncf")
+        >>> x = p.sample("g4dn.xlarge", 100, np.random.default_rng(0), size=1000)
+        >>> bool(0.5 < x.mean() < 1.5)
+        True
+        """
+        if not isinstance(rng, np.random.Generator):
+            raise ProfileError("rng must be a numpy.random.Generator, e.g. numpy.random.default_rng(0)")
+        shape = np.shape(batch) if size is None else size
+        u = rng.random(shape)
+        return self.latency(instance, batch, q=u, extrapolate=extrapolate)
+
+    # ------------------------------------------------------------------ export
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; :meth:`from_json` restores the identical profile."""
+        return {
+            "format": _FORMAT,
+            "model": self.model,
+            "source": self.source,
+            "unit": "ms",
+            "instances": {
+                name: {
+                    "batch": s.batches.tolist(),
+                    "levels": s.levels.tolist(),
+                    "values": s.values.tolist(),
+                    "mean_ms": s.mean_ms.tolist(),
+                    "counts": s.counts.tolist(),
+                }
+                for name, s in self.series.items()
+            },
+        }
+
+    def to_json(self, path: PathLike | None = None) -> str:
+        """Serialize losslessly to JSON; also write it to ``path`` when given."""
+        text = json.dumps(self.to_dict())
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    def restrict(self, instance_types: Iterable[str]) -> Profile:
+        """A profile holding only ``instance_types``."""
+        names = list(instance_types)
+        for n in names:
+            self._series(n)
+        return Profile(series={n: self.series[n] for n in sorted(names)}, model=self.model,
+                       source=self.source)
+
+    # ------------------------------------------------------------------ display
+    def __repr__(self) -> str:
+        parts = []
+        for name, s in self.series.items():
+            parts.append(f"{name}[{int(s.batches[0])}..{int(s.batches[-1])}, {len(s.batches)} sizes]")
+        model = f"model={self.model!r}, " if self.model else ""
+        return f"Profile({model}{', '.join(parts)})"
+
+    def _repr_html_(self) -> str:
+        rows = []
+        for name, s in self.series.items():
+            p50 = self.quantile_table(name, 0.5)
+            p99 = self.quantile_table(name, 0.99)
+            n = int(s.counts.max()) if s.counts.max() > 0 else None
+            rows.append(
+                f"<tr><td>{html.escape(name)}</td><td>{int(s.batches[0])}–{int(s.batches[-1])}"
+                f" ({len(s.batches)})</td><td>{n if n else 'summary'}</td>"
+                f"<td>{p50[0]:.3g} / {p99[0]:.3g}</td><td>{p50[-1]:.3g} / {p99[-1]:.3g}</td></tr>"
+            )
+        title = html.escape(f"Profile {self.model or ''}".strip())
+        return (
+            f"<table><caption>{title}</caption><tr><th>instance type</th><th>batch sizes</th>"
+            "<th>samples/size</th><th>p50 / p99 ms at smallest</th><th>p50 / p99 ms at largest</th></tr>"
+            + "".join(rows) + "</table>"
+        )
+
+    def plot(self, ax: Any = None, *, quantiles: Sequence[float] = (0.5, 0.99)) -> Any:
+        """Plot latency against batch size for every type (solid p50, dashed p99).
+
+        Returns the matplotlib ``Axes``.
+        """
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(7, 4))
+        styles = ["-", "--", ":", "-."]
+        for k, (name, s) in enumerate(self.series.items()):
+            color = f"C{k % 10}"
+            for qi, q in enumerate(quantiles):
+                ax.plot(s.batches, self.quantile_table(name, q), styles[qi % len(styles)],
+                        color=color, label=f"{name} p{round(q * 100):g}")
+        ax.set_xlabel("batch size")
+        ax.set_ylabel("latency (ms)")
+        ax.set_title(f"Latency profile{': ' + self.model if self.model else ''}")
+        ax.legend(fontsize="small", ncol=2)
+        ax.grid(alpha=0.3)
+        return ax
+
+    # ------------------------------------------------------------------ internals
+    def _series(self, instance: str) -> LatencySeries:
+        try:
+            return self.series[instance]
+        except (KeyError, TypeError):
+            raise ProfileError(
+                f"unknown instance type {instance!r}; this profile has {', '.join(self.series)}"
+            ) from None
+
+    @staticmethod
+    def _check_batch(instance: str, s: LatencySeries, batch: Any, extrapolate: bool) -> np.ndarray:
+        try:
+            b = np.asarray(batch, dtype=float)
+        except (TypeError, ValueError):
+            raise ProfileError(f"batch must be a number or an array of numbers, got {batch!r}") from None
+        if not np.all(np.isfinite(b)) or np.any(b <= 0):
+            raise ProfileError(f"batch sizes must be positive finite numbers, got {batch!r}")
+        if not extrapolate:
+            lo, hi = s.batches[0], s.batches[-1]
+            if b.size and (b.min() < lo or b.max() > hi):
+                bad = b[(b < lo) | (b > hi)].ravel()[0]
+                raise ProfileError(
+                    f"batch {bad:g} is outside the measured range {lo}..{hi} of {instance!r}; "
+                    "measure it, or pass extrapolate=True"
+                )
+        return b
+
+    @classmethod
+    def _from_columns(
+        cls,
+        cols: dict[str, np.ndarray],
+        *,
+        model: str | None,
+        drop_outliers: bool | int,
+        where: str,
+        first_line: int,
+        source: str | None,
+    ) -> Profile:
+        n_drop = int(drop_outliers)
+        if n_drop < 0:
+            raise ProfileError(f"drop_outliers must be a bool or a non-negative count, got {drop_outliers!r}")
+        rowno = np.arange(len(cols["instance"])) + first_line
+        if "model" in cols:
+            models = sorted(set(cols["model"].tolist()))
+            if model is None:
+                if len(models) > 1:
+                    raise ProfileError(
+                        f"{where}: holds models {', '.join(models)}; pass model= to pick one"
+                    )
+                model = models[0]
+            keep = cols["model"] == model
+            if not keep.any():
+                raise ProfileError(f"{where}: no rows for model {model!r}; it has {', '.join(models)}")
+            cols = {k: v[keep] for k, v in cols.items()}
+            rowno = rowno[keep]
+        lat = cols["latency_ms"]
+        bad = ~np.isfinite(lat) | (lat <= 0)
+        if bad.any():
+            k = int(np.argmax(bad))
+            what = "NaN" if np.isnan(lat[k]) else ("not finite" if not np.isfinite(lat[k]) else f"{lat[k]:g}")
+            raise ProfileError(
+                f"{where}, {_rowname(rowno[k], first_line)}: latency is {what}; latencies must be positive "
+                "finite milliseconds"
+            )
+        series: dict[str, LatencySeries] = {}
+        inst_col, batch_col = cols["instance"], cols["batch"]
+        sample_col = cols.get("sample")
+        for inst in sorted(set(inst_col.tolist())):
+            m = inst_col == inst
+            b, v, r = batch_col[m], lat[m], rowno[m]
+            if sample_col is not None:
+                _check_conflicts(inst, b, sample_col[m], v, r, where, first_line)
+            order = np.lexsort((v, b))
+            b, v = b[order], v[order]
+            ub, start, cnt = np.unique(b, return_index=True, return_counts=True)
+            if n_drop and cnt.min() <= n_drop:
+                raise ProfileError(
+                    f"{where}: instance {inst!r} batch {int(ub[np.argmin(cnt)])} has {int(cnt.min())} "
+                    f"sample(s); cannot drop {n_drop} outlier(s)"
+                )
+            rows = [v[s0:s0 + c - n_drop] for s0, c in zip(start, cnt)]
+            series[inst] = _series_from_samples(ub, rows)
+        return cls(series=series, model=model, source=source)
+
+    @classmethod
+    def _from_doc(cls, doc: Any) -> Profile:
+        if not isinstance(doc, Mapping) or doc.get("format") != _FORMAT:
+            raise ProfileError(f"not a kairos_sdk profile document (expected format {_FORMAT!r})")
+        inst = doc.get("instances")
+        if not isinstance(inst, Mapping) or not inst:
+            raise ProfileError("profile JSON has no instances")
+        tables = {
+            name: {"batch": t.get("batch"), "levels": t.get("levels"), "values": t.get("values"),
+                   "mean_ms": t.get("mean_ms"), "counts": t.get("counts")}
+            for name, t in inst.items()
+        }
+        return cls.from_quantiles(tables, model=doc.get("model"), source=doc.get("source"))
+
+
+def _rowname(row: int, first_line: int) -> str:
+    return f"line {row}" if first_line > 0 else f"record {row}"
+
+
+def _check_conflicts(inst, b, sample, v, rows, where, first_line) -> None:
+    key = np.stack([b.astype(float), sample.astype(float)], axis=1)
+    order = np.lexsort((key[:, 1], key[:, 0]))
+    ks, vs, rs = key[order], v[order], rows[order]
+    same = np.all(ks[1:] == ks[:-1], axis=1)
+    if same.any():
+        idx = np.nonzero(same)[0]
+        for k in idx:
+            if vs[k] != vs[k + 1]:
+                raise ProfileError(
+                    f"{where}, {_rowname(rs[k + 1], first_line)}: instance {inst!r} batch {int(ks[k, 0])} "
+                    f"sample {int(ks[k, 1])} repeats {_rowname(rs[k], first_line)} with a different latency "
+                    f"({vs[k]:g} vs {vs[k + 1]:g}); remove one of the two rows"
+                )
+
+
+def _series_from_samples(batches: np.ndarray, rows: list[np.ndarray]) -> LatencySeries:
+    """Quantile table keeping every (sorted) sample at numpy's linear levels."""
+    counts = np.array([len(r) for r in rows])
+    n = int(counts.max())
+    levels = np.linspace(0.0, 1.0, n) if n > 1 else np.array([0.0, 1.0])
+    values = np.empty((len(rows), len(levels)))
+    for k, r in enumerate(rows):
+        if len(r) == len(levels):
+            values[k] = r
+        elif len(r) == 1:
+            values[k] = r[0]
+        else:  # fewer samples than the longest row: numpy quantile at the common levels
+            values[k] = np.quantile(r, levels)
+    means = np.array([r.mean() for r in rows])
+    return LatencySeries(batches.astype(np.int64), levels, values, means, counts.astype(np.int64))
+
+
+def _series_from_table(inst: str, t: Mapping[str, Any]) -> LatencySeries:
+    try:
+        b = np.asarray(t["batch"], dtype=float)
+        levels = np.asarray(t["levels"], dtype=float)
+        values = np.asarray(t["values"], dtype=float)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ProfileError(f"instance {inst!r}: quantile table needs batch, levels and values ({exc})") from None
+    if b.ndim != 1 or b.size == 0:
+        raise ProfileError(f"instance {inst!r}: batch must be a non-empty list of batch sizes")
+    if np.any(b <= 0) or np.any(b != np.round(b)) or np.any(np.diff(b) <= 0):
+        raise ProfileError(f"instance {inst!r}: batch sizes must be positive integers in increasing order")
+    if levels.ndim != 1 or levels.size < 2 or levels[0] != 0.0 or levels[-1] != 1.0 or np.any(np.diff(levels) <= 0):
+        raise ProfileError(f"instance {inst!r}: levels must increase from 0 to 1")
+    if values.shape != (b.size, levels.size):
+        raise ProfileError(
+            f"instance {inst!r}: values must have shape (len(batch), len(levels)) = ({b.size}, {levels.size}), "
+            f"got {values.shape}"
+        )
+    if not np.all(np.isfinite(values)) or np.any(values <= 0):
+        raise ProfileError(f"instance {inst!r}: latencies must be positive finite milliseconds")
+    if np.any(np.diff(values, axis=1) < 0):
+        raise ProfileError(f"instance {inst!r}: each row of values must be non-decreasing")
+    mean = t.get("mean_ms")
+    if mean is None:  # mean of the piecewise-linear inverse CDF
+        mean = np.trapezoid(values, levels, axis=1) if hasattr(np, "trapezoid") else np.trapz(values, levels, axis=1)
+    mean = np.asarray(mean, dtype=float)
+    if mean.shape != b.shape or not np.all(np.isfinite(mean)) or np.any(mean <= 0):
+        raise ProfileError(f"instance {inst!r}: mean_ms must be positive, one per batch size")
+    counts = np.asarray(t.get("counts") if t.get("counts") is not None else np.zeros(b.size), dtype=np.int64)
+    return LatencySeries(b.astype(np.int64), levels, values, mean, counts)
+
+
+def _columns_from_rows(header: list[str], rows: list[Sequence[Any]], *, where: str, first_line: int) -> dict[str, np.ndarray]:
+    """Validate and convert raw rows into typed column arrays."""
+    idx = {h: k for k, h in enumerate(header)}
+    missing = [c for c in ("instance", "batch") if c not in idx]
+    has_lat = "latency_ms" in idx
+    has_parts = "exec_ms" in idx and "load_ms" in idx
+    if not has_lat and not has_parts:
+        missing.append("latency_ms (or exec_ms and load_ms)")
+    if missing:
+        raise ProfileError(f"{where}: missing column(s) {', '.join(missing)}; found {', '.join(header) or 'none'}")
+    if not rows:
+        raise ProfileError(f"{where}: no data rows; a profile needs at least one latency sample")
+    width = len(header)
+    out: dict[str, list] = {"instance": [], "batch": [], "latency_ms": []}
+    if "model" in idx:
+        out["model"] = []
+    if "sample" in idx:
+        out["sample"] = []
+    ii, bi = idx["instance"], idx["batch"]
+    mi, si = idx.get("model"), idx.get("sample")
+    for k, row in enumerate(rows):
+        line = k + first_line
+        if len(row) != width and first_line > 0:
+            if not any(str(c).strip() for c in row):
+                raise ProfileError(f"{where}, line {line}: empty row; remove it")
+            raise ProfileError(f"{where}, line {line}: expected {width} fields, got {len(row)}")
+        inst = str(row[ii]).strip()
+        if not inst:
+            raise ProfileError(f"{where}, {_rowname(line, first_line)}: instance is empty")
+        try:
+            bf = float(row[bi])
+        except (TypeError, ValueError):
+            raise ProfileError(f"{where}, {_rowname(line, first_line)}: batch {row[bi]!r} is not a number") from None
+        if not np.isfinite(bf) or bf <= 0 or bf != int(bf):
+            raise ProfileError(f"{where}, {_rowname(line, first_line)}: batch {row[bi]!r} must be a positive integer")
+        try:
+            if has_lat:
+                lat = float(row[idx["latency_ms"]])
+            else:
+                lat = float(row[idx["exec_ms"]]) + float(row[idx["load_ms"]])
+        except (TypeError, ValueError):
+            field_ = "latency_ms" if has_lat else "exec_ms/load_ms"
+            raise ProfileError(f"{where}, {_rowname(line, first_line)}: {field_} is not a number") from None
+        out["instance"].append(inst)
+        out["batch"].append(int(bf))
+        out["latency_ms"].append(lat)
+        if mi is not None:
+            out["model"].append(str(row[mi]).strip())
+        if si is not None:
+            try:
+                out["sample"].append(int(float(row[si])))
+            except (TypeError, ValueError):
+                raise ProfileError(f"{where}, {_rowname(line, first_line)}: sample {row[si]!r} is not an integer") from None
+    cols = {k: np.asarray(v) for k, v in out.items()}
+    cols["latency_ms"] = cols["latency_ms"].astype(float)
+    cols["batch"] = cols["batch"].astype(np.int64)
+    return cols
+
+
+@lru_cache(maxsize=1)
+def _builtin_docs() -> dict[str, Any]:
+    ref = resources.files("kairos_sdk") / "data" / _BUILTIN_FILE
+    with ref.open("rb") as fh, gzip.open(io.BytesIO(fh.read()), "rt") as gz:
+        doc = json.load(gz)
+    return doc["profiles"]

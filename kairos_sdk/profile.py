@@ -42,8 +42,8 @@ from .errors import ProfileError
 
 __all__ = ["Profile", "LatencySeries"]
 
-Quantile = Union[float, str, np.ndarray]
-PathLike = Union[str, "os.PathLike[str]"]
+Quantile = Union[float, str, np.ndarray]  # noqa: UP007 (runtime alias, Python 3.10)
+PathLike = Union[str, "os.PathLike[str]"]  # noqa: UP007
 
 _FORMAT = "kairos_sdk.profile/1"
 _BUILTIN_FILE = "builtin_profiles.json.gz"
@@ -664,49 +664,57 @@ def _columns_from_rows(header: list[str], rows: list[Sequence[Any]], *, where: s
     if not rows:
         raise ProfileError(f"{where}: no data rows; a profile needs at least one latency sample")
     width = len(header)
-    out: dict[str, list] = {"instance": [], "batch": [], "latency_ms": []}
+    bad_width = [k for k, row in enumerate(rows) if len(row) != width]
+    if bad_width and first_line > 0:
+        k = bad_width[0]
+        if not any(str(c).strip() for c in rows[k]):
+            raise ProfileError(f"{where}, line {k + first_line}: empty row; remove it")
+        raise ProfileError(f"{where}, line {k + first_line}: expected {width} fields, got {len(rows[k])}")
+    fields = list(zip(*rows))
+
+    def text(name: str) -> np.ndarray:
+        col = np.char.strip(np.asarray(fields[idx[name]], dtype=str))
+        empty = col == ""
+        if empty.any():
+            k = int(np.argmax(empty))
+            raise ProfileError(f"{where}, {_rowname(k + first_line, first_line)}: {name} is empty")
+        return col
+
+    def number(name: str, label: str | None = None) -> np.ndarray:
+        raw = fields[idx[name]]
+        try:
+            return np.asarray(raw, dtype=float)
+        except (TypeError, ValueError):
+            for k, v in enumerate(raw):
+                try:
+                    float(v)
+                except (TypeError, ValueError):
+                    raise ProfileError(
+                        f"{where}, {_rowname(k + first_line, first_line)}: {label or name} {v!r} is not a number"
+                    ) from None
+            raise
+
+    cols: dict[str, np.ndarray] = {"instance": text("instance")}
+    b = number("batch")
+    bad = ~np.isfinite(b) | (b <= 0) | (b != np.round(b))
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise ProfileError(
+            f"{where}, {_rowname(k + first_line, first_line)}: batch {fields[idx['batch']][k]!r} must be a positive integer"
+        )
+    cols["batch"] = b.astype(np.int64)
+    if has_lat:
+        cols["latency_ms"] = number("latency_ms")
+    else:
+        cols["latency_ms"] = number("exec_ms") + number("load_ms")
     if "model" in idx:
-        out["model"] = []
+        cols["model"] = text("model")
     if "sample" in idx:
-        out["sample"] = []
-    ii, bi = idx["instance"], idx["batch"]
-    mi, si = idx.get("model"), idx.get("sample")
-    for k, row in enumerate(rows):
-        line = k + first_line
-        if len(row) != width and first_line > 0:
-            if not any(str(c).strip() for c in row):
-                raise ProfileError(f"{where}, line {line}: empty row; remove it")
-            raise ProfileError(f"{where}, line {line}: expected {width} fields, got {len(row)}")
-        inst = str(row[ii]).strip()
-        if not inst:
-            raise ProfileError(f"{where}, {_rowname(line, first_line)}: instance is empty")
-        try:
-            bf = float(row[bi])
-        except (TypeError, ValueError):
-            raise ProfileError(f"{where}, {_rowname(line, first_line)}: batch {row[bi]!r} is not a number") from None
-        if not np.isfinite(bf) or bf <= 0 or bf != int(bf):
-            raise ProfileError(f"{where}, {_rowname(line, first_line)}: batch {row[bi]!r} must be a positive integer")
-        try:
-            if has_lat:
-                lat = float(row[idx["latency_ms"]])
-            else:
-                lat = float(row[idx["exec_ms"]]) + float(row[idx["load_ms"]])
-        except (TypeError, ValueError):
-            field_ = "latency_ms" if has_lat else "exec_ms/load_ms"
-            raise ProfileError(f"{where}, {_rowname(line, first_line)}: {field_} is not a number") from None
-        out["instance"].append(inst)
-        out["batch"].append(int(bf))
-        out["latency_ms"].append(lat)
-        if mi is not None:
-            out["model"].append(str(row[mi]).strip())
-        if si is not None:
-            try:
-                out["sample"].append(int(float(row[si])))
-            except (TypeError, ValueError):
-                raise ProfileError(f"{where}, {_rowname(line, first_line)}: sample {row[si]!r} is not an integer") from None
-    cols = {k: np.asarray(v) for k, v in out.items()}
-    cols["latency_ms"] = cols["latency_ms"].astype(float)
-    cols["batch"] = cols["batch"].astype(np.int64)
+        s = number("sample")
+        if np.any(s != np.round(s)):
+            k = int(np.argmax(s != np.round(s)))
+            raise ProfileError(f"{where}, {_rowname(k + first_line, first_line)}: sample {fields[idx['sample']][k]!r} is not an integer")
+        cols["sample"] = s.astype(np.int64)
     return cols
 
 

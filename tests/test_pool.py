@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import pytest
+
+from kairos_sdk import Catalog, CatalogError, Instance, InstanceType, Pool
+
+from .conftest import PAPER_PRICES
+
+
+@pytest.mark.shared_data
+def test_catalog_from_shared_prices(kairos_data):
+    cat = Catalog.from_csv(kairos_data / "prices.csv", caps={"g4dn.xlarge": 5})
+    assert len(cat) == 16
+    assert cat["g4dn.xlarge"].cost_per_hour == 0.526 and cat["g4dn.xlarge"].cap == 5
+    small = cat.restrict(["g4dn.xlarge", "r5n.large"])
+    assert small.names == ("g4dn.xlarge", "r5n.large")
+
+
+def test_restrict_unknown_type():
+    cat = Catalog.from_prices(PAPER_PRICES)
+    with pytest.raises(CatalogError, match="no price for p3.2xlarge"):
+        cat.restrict(["p3.2xlarge"])
+    with pytest.raises(CatalogError, match="unknown instance type 'x'"):
+        cat["x"]
+
+
+@pytest.mark.parametrize("price", [0, -1, float("nan"), float("inf"), "cheap"])
+def test_non_positive_or_bad_price(price):
+    with pytest.raises(CatalogError, match="cost_per_hour"):
+        InstanceType("a", price)
+
+
+@pytest.mark.parametrize("cap", [-1, 1.5, "3"])
+def test_bad_cap(cap):
+    with pytest.raises(CatalogError, match="cap must be"):
+        InstanceType("a", 1.0, cap)
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("instance,price\na,0\n", "line 2: price of a must be positive"),
+        ("instance,price\na,x\n", "line 2: price 'x' is not a number"),
+        ("instance,cost\na,1\n", "needs columns instance and price"),
+        ("instance,price\n", "no instance types"),
+        ("instance,price\na,1\na,2\n", "line 3: a is listed again with a different price"),
+    ],
+)
+def test_prices_csv_validation(tmp_path, text, match):
+    p = tmp_path / "prices.csv"
+    p.write_text(text)
+    with pytest.raises(CatalogError, match=match):
+        Catalog.from_csv(p)
+
+
+def test_caps_for_unknown_type():
+    with pytest.raises(CatalogError, match="caps name unknown instance type"):
+        Catalog.from_prices({"a": 1.0}, caps={"b": 2})
+
+
+def test_pool_from_counts_cost_and_endpoints():
+    cat = Catalog.from_prices(PAPER_PRICES, caps={"g4dn.xlarge": 5})
+    pool = Pool.from_counts({"g4dn.xlarge": 1, "r5n.large": 13, "t3.xlarge": 0}, cat)
+    assert pool.counts == {"g4dn.xlarge": 1, "r5n.large": 13}
+    assert len(pool) == 14
+    assert pool.cost_per_hour == pytest.approx(0.526 + 13 * 0.149)
+    assert repr(pool) == "Pool(1 x g4dn.xlarge + 13 x r5n.large, $2.463/h)"
+    urls = [f"http://127.0.0.1:{9000 + k}" for k in range(14)]
+    live = pool.with_endpoints(urls)
+    assert live.endpoints == tuple(urls) and pool.endpoints == (None,) * 14
+    one = pool.with_endpoints({"r5n.large-3": "http://127.0.0.1:1"})
+    assert one[4].endpoint == "http://127.0.0.1:1" and one[0].endpoint is None
+
+
+def test_pool_validation():
+    cat = Catalog.from_prices(PAPER_PRICES, caps={"g4dn.xlarge": 2})
+    with pytest.raises(CatalogError, match="exceeds its cap of 2"):
+        Pool.from_counts({"g4dn.xlarge": 3}, cat)
+    with pytest.raises(CatalogError, match="every count is zero"):
+        Pool.from_counts({"g4dn.xlarge": 0}, cat)
+    with pytest.raises(CatalogError, match="non-negative integer"):
+        Pool.from_counts({"g4dn.xlarge": -1}, cat)
+    with pytest.raises(CatalogError, match="unknown instance type"):
+        Pool.from_counts({"tpu": 1}, cat)
+    with pytest.raises(CatalogError, match="unique"):
+        Pool([Instance("a", "g4dn.xlarge"), Instance("a", "g4dn.xlarge")])
+    with pytest.raises(CatalogError, match="no prices"):
+        _ = Pool.from_counts({"x": 1}).cost_per_hour
+    pool = Pool.from_counts({"g4dn.xlarge": 1}, cat)
+    with pytest.raises(CatalogError, match="2 endpoint URLs for a pool of 1"):
+        pool.with_endpoints(["http://a", "http://b"])
+    with pytest.raises(CatalogError, match="not an http"):
+        pool.with_endpoints(["ftp://a"])
+    with pytest.raises(CatalogError, match="unknown instance id"):
+        pool.with_endpoints({"nope": "http://a"})
+
+
+def test_catalog_repr_and_html():
+    cat = Catalog.from_prices({"a": 1.0}, caps={"a": 3})
+    assert repr(cat) == "Catalog(a=$1/h≤3)"
+    assert "<table>" in cat._repr_html_()
+    with pytest.raises(CatalogError, match="listed twice"):
+        Catalog([InstanceType("a", 1.0), InstanceType("a", 2.0)])

@@ -16,6 +16,7 @@ Examples
 
 from __future__ import annotations
 
+from .distribute import FCFSPolicy, KairosPolicy, LeastWorkPolicy, PaperPolicy, RoundRobinPolicy
 from .errors import (
     CatalogError,
     EndpointError,
@@ -30,6 +31,7 @@ from .errors import (
 )
 from .pool import Catalog, Instance, InstanceType, Pool
 from .profile import Profile
+from .simulate import RunResult, ThroughputResult, allowable_throughput, simulate
 from .workload import Workload
 
 __version__ = "0.1.0"
@@ -39,17 +41,26 @@ __all__ = [
     "CatalogError",
     "EndpointError",
     "EndpointTimeout",
+    "FCFSPolicy",
     "InfeasibleError",
     "Instance",
     "InstanceType",
     "KairosError",
+    "KairosPolicy",
+    "LeastWorkPolicy",
+    "PaperPolicy",
     "PlanningError",
     "Pool",
     "Profile",
     "ProfileError",
     "ProtocolError",
+    "RoundRobinPolicy",
+    "RunResult",
     "SimulationError",
+    "ThroughputResult",
     "Workload",
     "WorkloadError",
+    "allowable_throughput",
+    "simulate",
     "__version__",
 ]

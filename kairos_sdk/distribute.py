@@ -1,15 +1,28 @@
-"""Runtime query distribution: the :class:`Policy` protocol and the :class:`Dispatcher`.
+"""Runtime query distribution: the :class:`Policy` protocol, the :class:`Dispatcher` and
+the built-in policies.
 
 One policy, two clocks: the simulator and the live client both drive a :class:`Dispatcher`,
 which keeps the pending queue and each instance's estimated state and asks the policy, at
 every decision point, which pending query goes to which instance. Nothing here does I/O or
-knows what time it is; callers pass ``now_ms``.
+knows what time it is; callers pass ``now_ms``. Policies see profile-based *estimates*
+only, never the true service times.
 
 Decision points are arrivals and completions. Each assignment ``(pending index, instance
 index)`` puts the query on that instance's local FIFO queue; an instance starts the head of
 its queue whenever it has a free slot (``concurrency`` queries in flight at most). Policies
-that only assign to instances with a free slot and an empty queue (all built-in ones but
-:class:`PaperPolicy`-style queueing) therefore start every assigned query at once.
+that only assign to idle instances (free slot, empty queue) start every assigned query at
+once; they say so with the class attribute ``assigns_to_idle_only = True`` and the
+dispatcher then skips asking them while no instance is idle.
+
+Policies
+--------
+:class:`KairosPolicy`
+    min-cost matching of pending queries to idle instances (networkx min-cost flow, or an
+    exact assignment fast path); the default.
+:class:`PaperPolicy`
+    the KAIROS paper's distributor exactly as published (baseline).
+:class:`FCFSPolicy`, :class:`RoundRobinPolicy`, :class:`LeastWorkPolicy`
+    simple baselines.
 
 Examples
 --------
@@ -34,6 +47,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from .errors import KairosError, SimulationError
 from .profile import Profile
@@ -42,8 +56,13 @@ __all__ = [
     "DispatchState",
     "Dispatcher",
     "FCFSPolicy",
+    "KairosPolicy",
+    "LeastWorkPolicy",
+    "PaperPolicy",
     "Policy",
     "PolicyContext",
+    "RoundRobinPolicy",
+    "min_cost_assignment",
 ]
 
 
@@ -78,9 +97,12 @@ class PolicyContext:
         return self.profile.latency(type_name, batch, q=q, extrapolate=True)
 
 
-@dataclass(eq=False)
 class DispatchState:
-    """The live state a policy decides on (read-only for the policy).
+    """The live state a policy decides on (read-only for the policy, valid during
+    ``decide`` only: the dispatcher reuses its buffers).
+
+    The array attributes are built on first access, so a policy that reads only what it
+    needs (or the list views ``pending_lists()`` and ``idle_list``) pays only for that.
 
     Attributes
     ----------
@@ -91,15 +113,94 @@ class DispatchState:
     free_slots : (N,) how many more queries each instance could start right now.
     queue_len : (N,) queries waiting in each instance's local queue.
     available : (N,) bool, False for instances taken out of rotation.
+    idle : indices of the instances with a free slot, an empty queue and in rotation, in
+        pool order (computed from the fields above when not given).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kairos_sdk.distribute import DispatchState
+    >>> s = DispatchState(now_ms=0.0, pending_batch=[10, 20], pending_arrival_ms=[0.0, 0.0],
+    ...                   busy_until_ms=np.zeros(2), free_slots=np.array([1, 0]),
+    ...                   queue_len=np.zeros(2, dtype=int), available=np.ones(2, dtype=bool))
+    >>> s.n_pending, s.idle_list
+    (2, [0])
     """
 
-    now_ms: float
-    pending_batch: np.ndarray
-    pending_arrival_ms: np.ndarray
-    busy_until_ms: np.ndarray
-    free_slots: np.ndarray
-    queue_len: np.ndarray
-    available: np.ndarray
+    def __init__(self, now_ms: float, pending_batch: Any, pending_arrival_ms: Any, busy_until_ms: Any,
+                 free_slots: Any, queue_len: Any, available: Any, idle: Any = None) -> None:
+        self.now_ms = now_ms
+        self._pb = pending_batch
+        self._pa = pending_arrival_ms
+        self._busy = busy_until_ms
+        self._free = free_slots
+        self._qlen = queue_len
+        self._avail = available
+        self._idle = idle
+        self._cache: dict[str, Any] = {}
+
+    def _arr(self, key: str, raw: Any, dtype: Any) -> np.ndarray:
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = np.asarray(raw() if callable(raw) else raw, dtype=dtype)
+            self._cache[key] = hit
+        return hit
+
+    @property
+    def n_pending(self) -> int:
+        return len(self._pb)
+
+    def pending_lists(self) -> tuple[list[int], list[float]]:
+        """``(batches, arrivals_ms)`` of the pending queries as Python lists (oldest first)."""
+        pb, pa = self._pb, self._pa
+        return (pb if isinstance(pb, list) else np.asarray(pb).tolist(),
+                pa if isinstance(pa, list) else np.asarray(pa).tolist())
+
+    @property
+    def pending_batch(self) -> np.ndarray:
+        return self._arr("pb", self._pb, np.int64)
+
+    @property
+    def pending_arrival_ms(self) -> np.ndarray:
+        return self._arr("pa", self._pa, float)
+
+    @property
+    def busy_until_ms(self) -> np.ndarray:
+        return self._arr("busy", self._busy, float)
+
+    @property
+    def free_slots(self) -> np.ndarray:
+        return self._arr("free", self._free, np.intp)
+
+    @property
+    def queue_len(self) -> np.ndarray:
+        return self._arr("qlen", self._qlen, np.intp)
+
+    @property
+    def available(self) -> np.ndarray:
+        return self._arr("avail", self._avail, bool)
+
+    @property
+    def idle(self) -> np.ndarray:
+        hit = self._cache.get("idle")
+        if hit is None:
+            if self._idle is None:
+                hit = np.flatnonzero((self.free_slots > 0) & (self.queue_len == 0) & self.available)
+            else:
+                hit = np.asarray(self._idle() if callable(self._idle) else self._idle, dtype=np.intp)
+            self._cache["idle"] = hit
+        return hit
+
+    @property
+    def idle_list(self) -> list[int]:
+        """Idle instance indices as a Python list, in pool order."""
+        if self._idle is not None and "idle" not in self._cache:
+            v = self._idle() if callable(self._idle) else self._idle
+            return list(v) if not isinstance(v, np.ndarray) else v.tolist()
+        return self.idle.tolist()
+
+    def __repr__(self) -> str:
+        return f"DispatchState(now_ms={self.now_ms:g}, {self.n_pending} pending, idle={self.idle_list})"
 
 
 @runtime_checkable
@@ -119,28 +220,471 @@ class Policy(Protocol):
     def decide(self, state: DispatchState) -> Sequence[tuple[int, int]]: ...
 
 
+# ---------------------------------------------------------------------------- helpers
+class _Estimates:
+    """Per-batch lookup of profile estimates for every type of a pool, cached by batch.
+
+    ``row(b)`` is a tuple ``(mean per type, q-quantile per type)`` as Python floats.
+    """
+
+    def __init__(self, ctx: PolicyContext, q: float | None = None, round_ms: bool = False) -> None:
+        self.ctx = ctx
+        self.q = q
+        self.round_ms = round_ms
+        self._tabs = []
+        for t in ctx.type_names:
+            b = ctx.profile.batch_sizes(t).astype(float)
+            m = np.asarray(ctx.profile.quantile_table(t, "mean"), dtype=float)
+            qq = np.asarray(ctx.profile.quantile_table(t, q), dtype=float) if q is not None else m
+            self._tabs.append((b, m, qq))
+        self._cache: dict[int, tuple[tuple[float, ...], tuple[float, ...]]] = {}
+
+    @staticmethod
+    def _interp(x: float, b: np.ndarray, v: np.ndarray) -> float:
+        if len(b) == 1:
+            return float(v[0] * x / b[0]) if x > b[0] else float(v[0])
+        if x > b[-1]:  # linear extrapolation from the last segment, floored at 0
+            return float(max(v[-1] + (v[-1] - v[-2]) * (x - b[-1]) / (b[-1] - b[-2]), 0.0))
+        if x < b[0]:
+            return float(max(v[0] + (v[1] - v[0]) * (x - b[0]) / (b[1] - b[0]), 0.0))
+        return float(np.interp(x, b, v))
+
+    def row(self, batch: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        hit = self._cache.get(batch)
+        if hit is None:
+            mean = tuple(self._interp(batch, b, m) for b, m, _ in self._tabs)
+            qv = tuple(self._interp(batch, b, q) for b, _, q in self._tabs)
+            if self.round_ms:
+                mean = tuple(float(np.round(x)) for x in mean)
+            hit = (mean, qv)
+            self._cache[batch] = hit
+        return hit
+
+    def means(self, batches: np.ndarray) -> np.ndarray:
+        """(P, T) mean estimates for an array of batch sizes."""
+        out = np.empty((len(batches), len(self._tabs)))
+        for k, b in enumerate(batches.tolist()):
+            out[k] = self.row(int(b))[0]
+        return out
+
+
+def _speed_weights(ctx: PolicyContext, round_to: int | None = None) -> np.ndarray:
+    """Heterogeneity weight per type: the fastest type's mean latency at the largest batch
+    all types measured, divided by this type's (1 for the fastest, < 1 for slower ones)."""
+    prof = ctx.profile
+    ref = min(int(prof.batch_sizes(t)[-1]) for t in ctx.type_names)
+    lat = np.array([float(prof.latency(t, ref, q="mean", extrapolate=True)) for t in ctx.type_names])
+    lat = np.maximum(lat, 1e-9)
+    w = lat.min() / lat
+    return np.round(w, round_to) if round_to is not None else w
+
+
+_FORBIDDEN = np.inf
+
+
+def min_cost_assignment(
+    cost: np.ndarray,
+    capacity: Sequence[int] | np.ndarray | None = None,
+    *,
+    method: str = "assignment",
+) -> list[tuple[int, int]]:
+    """Maximum-cardinality, minimum-cost matching of rows (queries) to columns (instances).
+
+    ``cost[i, j]`` is the cost of serving row ``i`` on column ``j``; ``inf`` forbids the
+    pair. Column ``j`` takes at most ``capacity[j]`` rows (default 1), a row at most one
+    column. Among the matchings of the largest possible size, one of least total cost is
+    returned as ``(row, column)`` pairs sorted by row.
+
+    ``method="networkx"`` solves it as a min-cost flow (source → rows → columns → sink,
+    :func:`networkx.max_flow_min_cost`; costs are rounded to integers first, so pass
+    integer-valued costs for an exact comparison); ``method="assignment"`` is the exact
+    fast path: rectangular :func:`scipy.optimize.linear_sum_assignment` on the columns
+    expanded by capacity, forbidden pairs priced above any feasible total and dropped
+    afterwards, with closed forms for one row or one column.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kairos_sdk.distribute import min_cost_assignment
+    >>> c = np.array([[1.0, 5.0], [2.0, np.inf], [4.0, 3.0]])
+    >>> min_cost_assignment(c)
+    [(0, 0), (2, 1)]
+    >>> min_cost_assignment(c, method="networkx")
+    [(0, 0), (2, 1)]
+    """
+    cost = np.asarray(cost, dtype=float)
+    if cost.ndim != 2:
+        raise SimulationError(f"cost must be a 2-d matrix, got shape {cost.shape}")
+    p, n = cost.shape
+    cap = np.ones(n, dtype=np.intp) if capacity is None else np.asarray(capacity, dtype=np.intp)
+    if cap.shape != (n,) or np.any(cap < 0):
+        raise SimulationError("capacity must hold one non-negative integer per column")
+    if p == 0 or n == 0 or cap.sum() == 0:
+        return []
+    if method == "networkx":
+        return _mcf_networkx(cost, cap)
+    if method != "assignment":
+        raise SimulationError(f"method must be 'assignment' or 'networkx', got {method!r}")
+    ok = np.isfinite(cost)
+    if not ok.any():
+        return []
+    if n == 1 and cap[0] >= 1:
+        col = cost[:, 0]
+        k = int(cap[0])
+        if k == 1:
+            i = int(np.argmin(col))
+            return [(i, 0)] if np.isfinite(col[i]) else []
+        order = np.argsort(col, kind="stable")[:k]
+        return sorted((int(i), 0) for i in order if np.isfinite(col[i]))
+    if p == 1:
+        row = np.where(cap > 0, cost[0], np.inf)
+        j = int(np.argmin(row))
+        return [(0, j)] if np.isfinite(row[j]) else []
+    cols = np.repeat(np.arange(n), cap)
+    m = cost[:, cols]
+    fin = np.isfinite(m)
+    if fin.all():
+        r, c = linear_sum_assignment(m)
+        return sorted((int(i), int(cols[j])) for i, j in zip(r, c))
+    span = float(np.abs(m[fin]).max()) if fin.any() else 1.0
+    big = (span + 1.0) * (min(p, len(cols)) + 1) * 4.0
+    m = np.where(fin, m, big)
+    r, c = linear_sum_assignment(m)
+    return sorted((int(i), int(cols[j])) for i, j in zip(r, c) if fin[i, j])
+
+
+def _mcf_networkx(cost: np.ndarray, cap: np.ndarray) -> list[tuple[int, int]]:
+    import networkx as nx
+
+    p, n = cost.shape
+    g = nx.DiGraph()
+    g.add_node("s")
+    g.add_node("t")
+    for i in range(p):
+        g.add_edge("s", ("q", i), capacity=1, weight=0)
+    for j in range(n):
+        if cap[j] > 0:
+            g.add_edge(("i", j), "t", capacity=int(cap[j]), weight=0)
+    ii, jj = np.nonzero(np.isfinite(cost))
+    for i, j in zip(ii.tolist(), jj.tolist()):
+        if cap[j] > 0:
+            g.add_edge(("q", i), ("i", j), capacity=1, weight=int(round(cost[i, j])))
+    flow = nx.max_flow_min_cost(g, "s", "t")
+    out = []
+    for i in range(p):
+        for node, f in flow[("q", i)].items():
+            if f > 0:
+                out.append((i, node[1]))
+    return sorted(out)
+
+
+# ---------------------------------------------------------------------------- baselines
 class FCFSPolicy:
     """First come, first served: the oldest pending query goes to any idle instance.
 
-    Idle instances are taken in pool order.
+    Idle instances are taken in pool order (so the paper's pools, GPUs listed first, give
+    the GPU the oldest query).
+
+    Examples
+    --------
+    >>> from kairos_sdk.distribute import FCFSPolicy
+    >>> FCFSPolicy()
+    FCFSPolicy()
     """
 
     name = "fcfs"
+    assigns_to_idle_only = True
 
     def prepare(self, ctx: PolicyContext) -> None:
         self._ctx = ctx
 
     def decide(self, state: DispatchState) -> list[tuple[int, int]]:
-        idle = np.flatnonzero((state.free_slots > 0) & (state.queue_len == 0) & state.available)
-        out = []
-        for k in range(min(len(idle), len(state.pending_batch))):
-            out.append((k, int(idle[k])))
-        return out
+        idle = state.idle_list
+        return [(j, idle[j]) for j in range(min(len(idle), state.n_pending))]
 
     def __repr__(self) -> str:
         return "FCFSPolicy()"
 
 
+class RoundRobinPolicy:
+    """Classic round robin: every new query joins the local queue of the next instance in
+    turn (skipping instances out of rotation), whatever their load.
+
+    Examples
+    --------
+    >>> from kairos_sdk.distribute import RoundRobinPolicy
+    >>> RoundRobinPolicy()
+    RoundRobinPolicy()
+    """
+
+    name = "round-robin"
+    assigns_to_idle_only = False
+
+    def prepare(self, ctx: PolicyContext) -> None:
+        self._n = len(ctx.instance_types)
+        self._next = 0
+
+    def decide(self, state: DispatchState) -> list[tuple[int, int]]:
+        avail = state.available
+        if not avail.any():
+            return []
+        out = []
+        for k in range(len(state.pending_batch)):
+            while not avail[self._next]:
+                self._next = (self._next + 1) % self._n
+            out.append((k, self._next))
+            self._next = (self._next + 1) % self._n
+        return out
+
+    def __repr__(self) -> str:
+        return "RoundRobinPolicy()"
+
+
+class LeastWorkPolicy:
+    """Earliest estimated finish: each new query (oldest first) joins the local queue of
+    the instance where it would finish soonest by the profile's mean estimates, counting
+    the work already there.
+
+    Examples
+    --------
+    >>> from kairos_sdk.distribute import LeastWorkPolicy
+    >>> LeastWorkPolicy()
+    LeastWorkPolicy()
+    """
+
+    name = "least-work"
+    assigns_to_idle_only = False
+
+    def prepare(self, ctx: PolicyContext) -> None:
+        self._est = _Estimates(ctx)
+        self._tix = ctx.type_index
+
+    def decide(self, state: DispatchState) -> list[tuple[int, int]]:
+        if not state.available.any():
+            return []
+        busy = np.maximum(state.busy_until_ms, state.now_ms)
+        busy = np.where(state.available, busy, np.inf)
+        out = []
+        for k, b in enumerate(state.pending_batch.tolist()):
+            e = np.asarray(self._est.row(int(b))[0])[self._tix]
+            fin = busy + e
+            j = int(np.argmin(fin))
+            busy[j] = fin[j]
+            out.append((k, j))
+        return out
+
+    def __repr__(self) -> str:
+        return "LeastWorkPolicy()"
+
+
+class PaperPolicy:
+    """The KAIROS paper's query distributor exactly as its artifact implements it.
+
+    At every decision point with at least one free instance: rows are the ``2N`` oldest
+    pending queries, columns **all** ``N`` instances (busy ones included). The cost of
+    query ``i`` on instance ``j`` is ``skew_j * (t_left_j + e_ij)``, with ``e_ij`` the
+    profile's mean latency rounded to whole ms, ``t_left_j`` the estimated remaining busy
+    time and ``skew_j`` the heterogeneity coefficient (fastest type's mean latency at the
+    largest batch over type ``j``'s, rounded to 2 decimals); if the query is not yet late
+    and the pair would miss QoS the cost is 1000, if it meets QoS by less than 2% of the
+    target it is 500. ``scipy.optimize.linear_sum_assignment`` solves it; a query matched
+    to a busy instance stays pending (this is how the paper waits for a faster instance).
+
+    Deviations (documented): the artifact takes the *first listed* instance's type as the
+    skew reference (its configs list the GPU first); here the fastest type at the largest
+    batch is used, which is the same for the paper's pools.
+
+    Examples
+    --------
+    >>> from kairos_sdk.distribute import PaperPolicy
+    >>> PaperPolicy()
+    PaperPolicy(window=2N, safeguard=2%)
+    """
+
+    name = "paper"
+    assigns_to_idle_only = True
+
+    def __init__(self, *, safeguard: float = 0.02, penalty_close: float = 500.0, penalty_miss: float = 1000.0,
+                 window_factor: int = 2) -> None:
+        self.safeguard = float(safeguard)
+        self.penalty_close = float(penalty_close)
+        self.penalty_miss = float(penalty_miss)
+        self.window_factor = int(window_factor)
+
+    def prepare(self, ctx: PolicyContext) -> None:
+        self._ctx = ctx
+        self._est = _Estimates(ctx, round_ms=True)
+        self._skew = _speed_weights(ctx, round_to=2)[ctx.type_index]
+        self._tix = ctx.type_index
+        self._n = len(ctx.instance_types)
+        self._qos = ctx.qos_ms
+
+    def decide(self, state: DispatchState) -> list[tuple[int, int]]:
+        free = state.idle
+        if len(free) == 0:
+            return []
+        now = state.now_ms
+        p = min(len(state.pending_batch), self.window_factor * self._n)
+        batches = state.pending_batch[:p]
+        e = self._est.means(batches)[:, self._tix]  # (p, N) rounded ms
+        t_left = np.maximum(state.busy_until_ms - now, 0.0)
+        t_qos = self._qos - (now - state.pending_arrival_ms[:p])
+        t_qos = np.where(t_qos > 0, t_qos, 0.0)[:, None]
+        done = t_left[None, :] + e
+        cost = self._skew[None, :] * done
+        resi = t_qos - done
+        live = t_qos > 0
+        cost = np.where(live & (resi < 0), self.penalty_miss,
+                        np.where(live & (resi - self.safeguard * self._qos < 0), self.penalty_close, cost))
+        rows, cols = linear_sum_assignment(cost)
+        ok = np.zeros(self._n, dtype=bool)
+        ok[free] = True
+        return [(int(i), int(j)) for i, j in zip(rows, cols) if ok[j]]
+
+    def __repr__(self) -> str:
+        return f"PaperPolicy(window={self.window_factor}N, safeguard={self.safeguard:.0%})"
+
+
+# ---------------------------------------------------------------------------- KAIROS
+class KairosPolicy:
+    """Min-cost matching of pending queries to idle instances (the SDK's default policy).
+
+    At every decision point with an idle instance, the oldest ``window`` pending queries
+    are matched to the idle instances by a maximum-cardinality minimum-cost matching
+    (source → queries → instances → sink; networkx min-cost flow, or the exact assignment
+    fast path). Edge costs, in ms:
+
+    * a query may go to an instance type only if it would still finish within QoS there
+      at the ``feasible_q`` quantile of the profile (``wait + latency_q <= qos_ms``);
+    * the cost of a feasible pair is its *regret* plus ``laxity_weight`` times the query's
+      laxity. Regret is the speed-weighted estimated service time on this type minus the
+      least speed-weighted time on any type of the pool able to serve that batch size in
+      time (weights: the fastest type's latency over this type's at the largest batch, so
+      time on fast instances is dearer). A batch size only the GPU serves in time thus
+      costs the GPU nothing, while a small query the CPUs serve well costs it extra: the
+      fast instance is the home of the batch sizes nobody else can serve and a
+      work-conserving filler otherwise. Laxity (``qos - wait - best latency``) orders
+      queries least-laxity first when there are more than idle instances;
+    * a query that can no longer meet QoS anywhere, even by the mean, is set aside: it
+      gets only a large constant cost plus its weighted time, so it is served only by
+      instances that would otherwise stay idle.
+
+    Parameters
+    ----------
+    feasible_q : profile quantile used to decide whether a pair meets QoS.
+    laxity_weight : weight of the laxity term against regret.
+    window : most pending queries (oldest first) considered per decision; ``None`` = all.
+    method : ``"assignment"`` (exact fast path) or ``"networkx"`` (min-cost flow).
+
+    Examples
+    --------
+    >>> from kairos_sdk.distribute import KairosPolicy
+    >>> KairosPolicy()
+    KairosPolicy(feasible_q=0.99, laxity_weight=0.5, window=256, method='assignment')
+    """
+
+    name = "kairos"
+    assigns_to_idle_only = True
+
+    def __init__(self, *, feasible_q: float = 0.99, laxity_weight: float = 0.5, window: int | None = 256,
+                 method: str = "assignment") -> None:
+        if not (0.0 < feasible_q <= 1.0):
+            raise KairosError(f"feasible_q must be a quantile in (0, 1], got {feasible_q!r}")
+        if method not in ("assignment", "networkx"):
+            raise KairosError(f"method must be 'assignment' or 'networkx', got {method!r}")
+        if window is not None and window < 1:
+            raise KairosError(f"window must be a positive number of queries or None, got {window!r}")
+        self.feasible_q = float(feasible_q)
+        self.laxity_weight = float(laxity_weight)
+        self.window = window
+        self.method = method
+        self.name = "kairos" if method == "assignment" else "kairos-networkx"
+
+    def prepare(self, ctx: PolicyContext) -> None:
+        self._ctx = ctx
+        self._qos = ctx.qos_ms
+        self._tix = ctx.type_index.tolist()
+        self._est = _Estimates(ctx, q=self.feasible_q)
+        self._w = _speed_weights(ctx).tolist()
+        self._present = sorted(set(self._tix))
+        self._qcache: dict[int, tuple] = {}
+
+    def _query_row(self, batch: int) -> tuple:
+        """Static per-batch figures: (mean per type, q-latency per type, weighted-time
+        minus best weighted time per type (regret), best q-latency, best mean)."""
+        hit = self._qcache.get(batch)
+        if hit is None:
+            mean, qv = self._est.row(batch)
+            cap = [t for t in self._present if qv[t] <= self._qos]
+            if not cap:
+                cap = self._present
+            best_w = min(self._w[t] * mean[t] for t in cap)
+            regret = tuple(self._w[t] * mean[t] - best_w for t in range(len(mean)))
+            hit = (mean, qv, regret, min(qv[t] for t in cap), min(mean[t] for t in self._present))
+            self._qcache[batch] = hit
+        return hit
+
+    def _row_costs(self, batch: int, arrival: float, now: float, ctypes: list[int]) -> list[float]:
+        """Cost of one query on each of the given column types (``inf`` = not allowed),
+        in integer microseconds so that every solver sees identical numbers."""
+        mean, qv, regret, best_q, best_mean = self._query_row(batch)
+        qos = self._qos
+        wait = now - arrival
+        if wait + best_mean > qos:  # hopeless: set aside, only for otherwise idle instances
+            return [float(round(1e9 + 1000.0 * self._w[t] * mean[t])) for t in ctypes]
+        lax = self.laxity_weight * (qos - wait - best_q)
+        room = qos - wait
+        inf = _FORBIDDEN
+        return [float(round(1000.0 * (regret[t] + lax))) if qv[t] <= room else inf for t in ctypes]
+
+    def cost_matrix(self, state: DispatchState) -> tuple[np.ndarray, list[int]]:
+        """The ``(P, I)`` cost matrix over the considered pending queries and the idle
+        instances (``inf`` = forbidden), and the idle instance indices (its columns)."""
+        cols = state.idle_list
+        batches, arrivals = state.pending_lists()
+        p = len(batches) if self.window is None else min(len(batches), self.window)
+        ctypes = [self._tix[j] for j in cols]
+        now = state.now_ms
+        rows = [self._row_costs(batches[i], arrivals[i], now, ctypes) for i in range(p)]
+        return np.array(rows, dtype=float).reshape(p, len(cols)), cols
+
+    def decide(self, state: DispatchState) -> list[tuple[int, int]]:
+        cols = state.idle_list
+        if not cols or state.n_pending == 0:
+            return []
+        conc = self._ctx.concurrency
+        if self.method == "assignment" and conc == 1 and (state.n_pending == 1 or len(cols) == 1):
+            # Exact closed forms of the assignment for one query or one idle instance:
+            # the first least-cost allowed pair (what min_cost_assignment returns).
+            batches, arrivals = state.pending_lists()
+            now = state.now_ms
+            if len(batches) == 1:
+                ctypes = [self._tix[j] for j in cols]
+                c = self._row_costs(batches[0], arrivals[0], now, ctypes)
+                best, bj = _FORBIDDEN, -1
+                for j, v in enumerate(c):
+                    if v < best:
+                        best, bj = v, j
+                return [(0, cols[bj])] if bj >= 0 else []
+            ct = [self._tix[cols[0]]]
+            p = len(batches) if self.window is None else min(len(batches), self.window)
+            best, bi = _FORBIDDEN, -1
+            for i in range(p):
+                v = self._row_costs(batches[i], arrivals[i], now, ct)[0]
+                if v < best:
+                    best, bi = v, i
+            return [(bi, cols[0])] if bi >= 0 else []
+        cost, cols = self.cost_matrix(state)
+        cap = state.free_slots[cols] if conc > 1 else None
+        pairs = min_cost_assignment(cost, cap, method=self.method)
+        return [(i, cols[j]) for i, j in pairs]
+
+    def __repr__(self) -> str:
+        return (f"KairosPolicy(feasible_q={self.feasible_q:g}, laxity_weight={self.laxity_weight:g}, "
+                f"window={self.window}, method={self.method!r})")
+
+
+# ---------------------------------------------------------------------------- dispatcher
 class Dispatcher:
     """Bookkeeping between arrivals, a :class:`Policy` and a pool's instances.
 
@@ -194,16 +738,26 @@ class Dispatcher:
         )
         self.policy = policy
         policy.prepare(self.ctx)
+        self._idle_only = bool(getattr(policy, "assigns_to_idle_only", False))
         n = len(types)
-        self._mean_tables = {t: (profile.batch_sizes(t), profile.quantile_table(t, "mean")) for t in names}
+        self._n = n
+        self._conc = concurrency
+        self._tix = self.ctx.type_index.tolist()
+        self._est = _Estimates(self.ctx)
         self._pending_id: list[int] = []
         self._pending_batch: list[int] = []
         self._pending_arrival: list[float] = []
         self._info: dict[int, tuple[int, float]] = {}
+        self._where: dict[int, int] = {}  # qid -> instance, for queued and running queries
         self.queues: list[deque[int]] = [deque() for _ in range(n)]
         self.running: list[dict[int, float]] = [{} for _ in range(n)]  # qid -> estimated end
         self._queued_ms = np.zeros(n)
+        self._run_end = np.zeros(n)  # latest estimated end of the running queries
+        self._n_run = np.zeros(n, dtype=np.intp)
+        self._qlen = np.zeros(n, dtype=np.intp)
         self.available = np.ones(n, dtype=bool)
+        self._idle: set[int] = set(range(n))
+        self._ready: set[int] = set()  # instances with a queued query and a free slot
 
     # ------------------------------------------------------------------ inputs
     def submit(self, query_id: int, batch: int, now_ms: float) -> None:
@@ -218,7 +772,10 @@ class Dispatcher:
     def requeue(self, query_id: int, instance: int) -> None:
         """Take a started query back from ``instance`` (e.g. it failed there) and make it
         pending again, ahead of younger queries, with its original arrival time."""
-        self.running[instance].pop(query_id, None)
+        if self.running[instance].pop(query_id, None) is not None:
+            self._n_run[instance] -= 1
+            self._after_leave(instance)
+        self._where.pop(query_id, None)
         batch, arrival = self._info[query_id]
         k = int(np.searchsorted(np.asarray(self._pending_arrival), arrival, side="right"))
         self._pending_id.insert(k, query_id)
@@ -227,17 +784,30 @@ class Dispatcher:
 
     def finish(self, query_id: int, now_ms: float) -> int:
         """A query completed; returns the instance that served it."""
-        for i, run in enumerate(self.running):
-            if query_id in run:
-                del run[query_id]
-                self._info.pop(query_id, None)
-                return i
-        raise SimulationError(f"query {query_id} is not running")
+        i = self._where.get(query_id)
+        if i is None or query_id not in self.running[i]:
+            raise SimulationError(f"query {query_id} is not running")
+        self.finish_on(i, query_id)
+        return i
 
     def finish_on(self, instance: int, query_id: int) -> None:
         """Like :meth:`finish` when the instance is known (O(1))."""
         del self.running[instance][query_id]
         self._info.pop(query_id, None)
+        self._where.pop(query_id, None)
+        self._n_run[instance] -= 1
+        self._after_leave(instance)
+
+    def _after_leave(self, i: int) -> None:
+        run = self.running[i]
+        if self._conc == 1:
+            self._run_end[i] = 0.0
+        else:
+            self._run_end[i] = max(run.values()) if run else 0.0
+        if self.queues[i]:
+            self._ready.add(i)
+        elif self.available[i]:
+            self._idle.add(i)
 
     def set_available(self, instance: int, available: bool) -> list[int]:
         """Take an instance out of rotation (returns its locally queued query ids, now
@@ -245,13 +815,18 @@ class Dispatcher:
         self.available[instance] = available
         back: list[int] = []
         if not available:
-            while self.queues[instance]:
-                qid = self.queues[instance].pop()
-                self._queued_ms[instance] -= self._estimate(instance, self._info[qid][0])
-                back.append(qid)
+            self._idle.discard(instance)
+            self._ready.discard(instance)
+            q = self.queues[instance]
+            while q:
+                back.append(q.pop())
             self._queued_ms[instance] = 0.0
+            self._qlen[instance] = 0
             for qid in reversed(back):
+                self._where.pop(qid, None)
                 self.requeue(qid, instance)
+        elif self._n_run[instance] < self._conc and not self.queues[instance]:
+            self._idle.add(instance)
         return back
 
     # ------------------------------------------------------------------ decisions
@@ -264,71 +839,88 @@ class Dispatcher:
         """Queries submitted and not finished (pending, queued or running)."""
         return len(self._info)
 
+    @property
+    def pending_ids(self) -> tuple[int, ...]:
+        """Ids of the pending queries, oldest first."""
+        return tuple(self._pending_id)
+
     def state(self, now_ms: float) -> DispatchState:
-        n = len(self.queues)
-        busy = np.full(n, now_ms)
-        free = np.zeros(n, dtype=np.intp)
-        qlen = np.zeros(n, dtype=np.intp)
-        conc = self.ctx.concurrency
-        for i in range(n):
-            run = self.running[i]
-            end = max(run.values()) if run else now_ms
-            busy[i] = max(end, now_ms) + self._queued_ms[i]
-            free[i] = conc - len(run)
-            qlen[i] = len(self.queues[i])
+        """The current :class:`DispatchState` (lazy: arrays are built when a policy reads them)."""
         return DispatchState(
-            now_ms=now_ms,
-            pending_batch=np.asarray(self._pending_batch, dtype=np.int64),
-            pending_arrival_ms=np.asarray(self._pending_arrival, dtype=float),
-            busy_until_ms=busy,
-            free_slots=free,
-            queue_len=qlen,
-            available=self.available.copy(),
+            now_ms,
+            self._pending_batch,
+            self._pending_arrival,
+            lambda: np.maximum(self._run_end, now_ms) + self._queued_ms,
+            lambda: self._conc - self._n_run,
+            self._qlen,
+            self.available,
+            idle=lambda: sorted(self._idle),
         )
 
     def dispatch(self, now_ms: float) -> list[tuple[int, int]]:
         """Ask the policy, then return ``(query id, instance)`` pairs to start now."""
-        if self._pending_id:
-            state = self.state(now_ms)
-            if np.any(state.available):
-                self._apply(self.policy.decide(state), now_ms)
-        return self._start_ready(now_ms)
+        if self._pending_id and (self._idle if self._idle_only else self.available.any()):
+            assignments = self.policy.decide(self.state(now_ms))
+            if assignments:
+                self._apply(assignments)
+        if self._ready:
+            return self._start_ready(now_ms)
+        return []
 
     # ------------------------------------------------------------------ internals
     def _estimate(self, instance: int, batch: int) -> float:
-        b, m = self._mean_tables[self.ctx.instance_types[instance]]
-        return float(np.interp(batch, b, m, right=m[-1] * batch / b[-1]))
+        return self._est.row(batch)[0][self._tix[instance]]
 
-    def _apply(self, assignments: Sequence[tuple[int, int]], now_ms: float) -> None:
-        if not assignments:
-            return
-        n = len(self.queues)
+    def _apply(self, assignments: Sequence[tuple[int, int]]) -> None:
+        n = self._n
+        npend = len(self._pending_id)
         taken: set[int] = set()
         for k, i in assignments:
             k, i = int(k), int(i)
-            if not (0 <= k < len(self._pending_id)) or k in taken:
+            if not (0 <= k < npend) or k in taken:
                 raise SimulationError(f"policy {self.policy.name!r} assigned pending query {k} twice or out of range")
             if not (0 <= i < n) or not self.available[i]:
                 raise SimulationError(f"policy {self.policy.name!r} assigned a query to unavailable instance {i}")
             taken.add(k)
             qid = self._pending_id[k]
             self.queues[i].append(qid)
+            self._where[qid] = i
+            self._qlen[i] += 1
             self._queued_ms[i] += self._estimate(i, self._pending_batch[k])
-        keep = [k for k in range(len(self._pending_id)) if k not in taken]
-        self._pending_id = [self._pending_id[k] for k in keep]
-        self._pending_batch = [self._pending_batch[k] for k in keep]
-        self._pending_arrival = [self._pending_arrival[k] for k in keep]
+            self._idle.discard(i)
+            if self._n_run[i] < self._conc:
+                self._ready.add(i)
+        if len(taken) == npend:
+            self._pending_id.clear()
+            self._pending_batch.clear()
+            self._pending_arrival.clear()
+        elif len(taken) == 1:
+            (k,) = taken
+            del self._pending_id[k], self._pending_batch[k], self._pending_arrival[k]
+        else:
+            keep = [k for k in range(npend) if k not in taken]
+            self._pending_id = [self._pending_id[k] for k in keep]
+            self._pending_batch = [self._pending_batch[k] for k in keep]
+            self._pending_arrival = [self._pending_arrival[k] for k in keep]
 
     def _start_ready(self, now_ms: float) -> list[tuple[int, int]]:
         out = []
-        conc = self.ctx.concurrency
-        for i, q in enumerate(self.queues):
+        conc = self._conc
+        for i in sorted(self._ready):
+            q = self.queues[i]
             run = self.running[i]
             while q and len(run) < conc:
                 qid = q.popleft()
                 est = self._estimate(i, self._info[qid][0])
-                self._queued_ms[i] = max(0.0, self._queued_ms[i] - est)
-                start = max(now_ms, max(run.values()) if run and conc == 1 else now_ms)
-                run[qid] = start + est
+                self._qlen[i] -= 1
+                self._queued_ms[i] = max(0.0, self._queued_ms[i] - est) if q else 0.0
+                end = now_ms + est
+                run[qid] = end
+                self._n_run[i] += 1
+                if end > self._run_end[i]:
+                    self._run_end[i] = end
                 out.append((qid, i))
+            if not q and len(run) < conc and self.available[i]:
+                self._idle.add(i)
+        self._ready.clear()
         return out

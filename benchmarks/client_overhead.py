@@ -1,0 +1,138 @@
+"""Client overhead: KairosClient vs a bare aiohttp request loop, side by side in one run.
+
+Zero-latency replay endpoints (``time_scale=0``) run in a separate process; the client
+process drives them with the same concurrency (one request in flight per endpoint) in two
+ways:
+
+* bare   — one aiohttp worker per endpoint: POST the same JSON body, read, ``json.loads``.
+* client — ``KairosClient`` (FCFS and Kairos policies): pending queue, policy decision on
+  every arrival and completion, reply parsed into numpy arrays, retry bookkeeping. Queries
+  are kept ``2 x endpoints`` outstanding so the policy always has work to place.
+
+Printed: sustained queries/s, client-process CPU per query (the per-query overhead) and
+the ratio client/bare. Target: client throughput >= 0.6x the bare loop.
+
+Run::
+
+    /work/venv/bin/python benchmarks/client_overhead.py [--endpoints 4] [--queries 3000] [--batch 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+from kairos_sdk import Pool, Profile
+from kairos_sdk.client import KairosClient, OpenInferenceProtocol
+from kairos_sdk.distribute import FCFSPolicy
+
+MODEL = "bench"
+
+
+def start_servers(n: int, tmp: Path) -> tuple[subprocess.Popen, list[str]]:
+    pool_file = tmp / "pool.json"
+    code = (
+        "from kairos_sdk import Profile; from kairos_sdk.endpoints import serve_forever; "
+        f"serve_forever({{'g4dn.xlarge': {n}}}, Profile.builtin('rm2'), model={MODEL!r}, time_scale=0.0, "
+        f"pool_file={str(pool_file)!r})"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 60
+    while not pool_file.exists() or not pool_file.read_text().strip().endswith("}"):
+        if proc.poll() is not None or time.time() > deadline:
+            raise SystemExit(f"replay servers did not start:\n{proc.stdout.read() if proc.stdout else ''}")
+        time.sleep(0.05)
+    doc = json.loads(pool_file.read_text())
+    return proc, [i["endpoint"] for i in doc["instances"]]
+
+
+async def bare_loop(urls: list[str], body: bytes, n: int) -> tuple[float, float]:
+    connector = aiohttp.TCPConnector(limit=100, limit_per_host=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        infer = [u + f"/v2/models/{MODEL}/infer" for u in urls]
+        headers = {"Content-Type": "application/json"}
+        left = [0]
+
+        async def worker(url: str) -> None:
+            while left[0] > 0:
+                left[0] -= 1
+                async with session.post(url, data=body, headers=headers) as r:
+                    json.loads(await r.read())
+                    assert r.status == 200
+
+        left[0] = 4 * len(infer)
+        await asyncio.gather(*(worker(u) for u in infer))  # warm-up: connections, caches
+        left[0] = n
+        c0, t0 = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(worker(u) for u in infer))
+        return n / (time.perf_counter() - t0), (time.process_time() - c0) / n
+
+
+async def client_loop(pool: Pool, batch: int, n: int, policy) -> tuple[float, float]:
+    prof = Profile.builtin("rm2")
+    async with KairosClient(pool, protocol=OpenInferenceProtocol(MODEL), policy=policy, profile=prof, qos_ms=350) as client:
+        window = 2 * len(pool)
+
+        async def drive(count: int) -> None:
+            left = [count]
+
+            async def one() -> None:
+                while left[0] > 0:
+                    left[0] -= 1
+                    await client.infer(batch_size=batch)
+
+            await asyncio.gather(*(one() for _ in range(window)))
+
+        await drive(4 * window)  # warm-up
+        c0, t0 = time.process_time(), time.perf_counter()
+        await drive(n)
+        return n / (time.perf_counter() - t0), (time.process_time() - c0) / n
+
+
+async def main(args: argparse.Namespace) -> None:
+    from kairos_sdk.distribute import KairosPolicy
+
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, urls = start_servers(args.endpoints, Path(tmp))
+        try:
+            pool = Pool.from_counts({"g4dn.xlarge": args.endpoints}).with_endpoints(urls)
+            body = OpenInferenceProtocol(MODEL).encode_inputs(OpenInferenceProtocol(MODEL).synthetic_inputs(args.batch))
+            rows = []
+            for _rep in range(args.repeats):  # interleave, so load drift hits both alike
+                rows.append(("bare aiohttp loop", *await bare_loop(urls, body, args.queries)))
+                rows.append(("KairosClient fcfs", *await client_loop(pool, args.batch, args.queries, FCFSPolicy())))
+                rows.append(("KairosClient kairos", *await client_loop(pool, args.batch, args.queries, KairosPolicy())))
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    best: dict[str, tuple[float, float]] = {}
+    for name, qps, cpu in rows:
+        if name not in best or qps > best[name][0]:
+            best[name] = (qps, cpu)
+    print(f"{args.endpoints} zero-latency replay endpoints in another process, 1 in flight each, batch {args.batch}, "
+          f"{args.queries} queries, best of {args.repeats} (machine: {os.cpu_count()} cores)")
+    print(f"{'':22s} {'queries/s':>10s} {'CPU us/query':>13s} {'vs bare':>8s}")
+    bare_qps, bare_cpu = best["bare aiohttp loop"]
+    for name, (qps, cpu) in best.items():
+        print(f"{name:22s} {qps:10.0f} {cpu * 1e6:13.0f} {qps / bare_qps:7.2f}x")
+    ratio = best["KairosClient fcfs"][0] / bare_qps
+    extra_us = (best["KairosClient fcfs"][1] - bare_cpu) * 1e6
+    print(f"\nclient/bare throughput ratio (fcfs): {ratio:.2f}x (target >= 0.6x); client overhead {extra_us:.0f} us CPU per query")
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--endpoints", type=int, default=4)
+    ap.add_argument("--queries", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=100)
+    ap.add_argument("--repeats", type=int, default=2)
+    asyncio.run(main(ap.parse_args()))

@@ -1,0 +1,125 @@
+""":func:`measure_profile`: measure a latency :class:`~kairos_sdk.Profile` from live endpoints.
+
+Examples
+--------
+>>> import asyncio
+>>> from kairos_sdk import Pool, Profile
+>>> from kairos_sdk.client import OpenInferenceProtocol, measure_profile
+>>> from kairos_sdk.endpoints import serve_pool
+>>> async def main():
+...     truth = Profile.builtin("rm2")
+...     pool = Pool.from_counts({"g4dn.xlarge": 1, "t3.xlarge": 1})
+...     async with serve_pool(pool, truth, model="rm2", time_scale=0.01) as live:
+...         urls = {i.type: i.endpoint for i in live}
+...         return await measure_profile(urls, [10, 100], repeats=3, protocol=OpenInferenceProtocol("rm2"),
+...                                      time_scale=0.01, progress=False)
+>>> measured = asyncio.run(main())
+>>> measured.instance_types, measured.batch_sizes("t3.xlarge").tolist()
+(('g4dn.xlarge', 't3.xlarge'), [10, 100])
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..errors import KairosError
+from ..pool import Instance, Pool
+from ..profile import Profile
+from .core import KairosClient, _make_bar, _want_progress
+from .protocols import InferenceProtocol
+
+__all__ = ["measure_profile"]
+
+
+async def measure_profile(
+    endpoints_by_type: Mapping[str, str | Sequence[str]],
+    batch_sizes: Sequence[int],
+    repeats: int = 10,
+    *,
+    protocol: InferenceProtocol,
+    warmup: int = 1,
+    progress: bool | None = None,
+    time_scale: float = 1.0,
+    **client_options: Any,
+) -> Profile:
+    """Measure each instance type's latency at each batch size through the client.
+
+    Every endpoint serves one request at a time (no queueing in the measurement); the
+    ``repeats`` requests of a type are spread over that type's endpoints, which are measured
+    in parallel. Batch sizes are interleaved so slow drift does not bias one size. The
+    latency recorded is the client-side round trip, HTTP included — what a query sees.
+
+    Parameters
+    ----------
+    endpoints_by_type : ``{instance type: URL or [URLs]}``.
+    batch_sizes : batch sizes to measure (synthetic inputs of the protocol's shape).
+    repeats : measurements per (type, batch size).
+    protocol : how to talk to the endpoints.
+    warmup : unrecorded requests per endpoint first (at the largest batch size).
+    progress : tqdm progress bar (default: when stderr is a terminal or in Jupyter).
+    time_scale : as for :class:`KairosClient` (replay endpoints run faster than real time).
+    client_options : passed to :class:`KairosClient` (``token``, ``headers``, ``verify``,
+        ``timeout_s``, ``wait_ready_s``, ...).
+
+    Returns
+    -------
+    Profile
+        ready for the :class:`~kairos_sdk.planner.Planner` (model name from the protocol).
+    """
+    if not isinstance(endpoints_by_type, Mapping) or not endpoints_by_type:
+        raise KairosError("endpoints_by_type must be a non-empty {instance type: URL or [URLs]}")
+    instances = []
+    for t, urls in endpoints_by_type.items():
+        url_list = [urls] if isinstance(urls, str) else list(urls)
+        if not url_list:
+            raise KairosError(f"instance type {t!r} has no endpoint URL")
+        instances.extend(Instance(f"{t}-{k}", str(t), u) for k, u in enumerate(url_list))
+    try:
+        sizes = sorted({int(b) for b in batch_sizes})
+    except (TypeError, ValueError):
+        raise KairosError(f"batch_sizes must be positive integers, got {batch_sizes!r}") from None
+    if not sizes or sizes[0] < 1:
+        raise KairosError(f"batch_sizes must be a non-empty list of positive integers, got {batch_sizes!r}")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise KairosError(f"repeats must be a positive integer, got {repeats!r}")
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+        raise KairosError(f"warmup must be a non-negative integer, got {warmup!r}")
+    pool = Pool(instances)
+
+    # Work per endpoint: the repeats of each type are dealt round-robin over its endpoints.
+    work: list[list[int]] = [[] for _ in instances]
+    for t in dict.fromkeys(i.type for i in instances):
+        idx = [k for k, i in enumerate(instances) if i.type == t]
+        j = 0
+        for _ in range(repeats):
+            for b in sizes:
+                work[idx[j % len(idx)]].append(b)
+                j += 1
+    total = sum(len(w) for w in work) + warmup * len(instances)
+    records: list[dict[str, Any]] = []
+    show = _want_progress(progress)
+    bar = _make_bar(total, show, "profiling")
+
+    async with KairosClient(pool, protocol=protocol, time_scale=time_scale, **client_options) as client:
+
+        async def measure(k: int) -> None:
+            inst = instances[k]
+            for _ in range(warmup):
+                await client._send_pinned(k, client._body_for_batch(sizes[-1]))
+                if bar is not None:
+                    bar.update(1)
+            for b in work[k]:
+                _, ms = await client._send_pinned(k, client._body_for_batch(b))
+                records.append({"instance": inst.type, "batch": b, "latency_ms": ms})
+                if bar is not None:
+                    bar.update(1)
+
+        try:
+            await asyncio.gather(*(measure(k) for k in range(len(instances))))
+        finally:
+            if bar is not None:
+                bar.close()
+    desc = ", ".join(f"{t} x{n}" for t, n in pool.counts.items())
+    return Profile.from_records(records, model=protocol.model, source=f"measured live ({desc}; {repeats} repeats)")

@@ -1,0 +1,105 @@
+""":class:`RetryPolicy`: which failures are retried, how often, and how failing endpoints are
+probed back into rotation.
+
+A failed attempt has a *kind*:
+
+=================  ==========================================================
+``"connect"``      could not connect, or the connection broke mid-request
+``"timeout"``      no complete answer within the client's ``timeout_s``
+``"server_error"`` HTTP 5xx
+``"client_error"`` HTTP 4xx (the request itself is wrong: not retried by default)
+``"protocol"``     a 2xx reply that is malformed (not retried by default)
+``"tls"``          TLS handshake or certificate verification failed (not retried)
+=================  ==========================================================
+
+A query whose attempt fails with a kind in ``retry_on`` goes back to the pending queue
+(after a capped exponential backoff with jitter) while fewer than ``max_attempts`` attempts
+were made; the instance it failed on is taken out of rotation and probed back in with its
+own capped exponential backoff.
+
+Examples
+--------
+>>> from kairos_sdk.client import RetryPolicy
+>>> r = RetryPolicy(max_attempts=4, backoff_ms=10, max_backoff_ms=25, jitter=0.0)
+>>> [r.backoff_delay_ms(a) for a in (1, 2, 3, 4)]
+[10.0, 20.0, 25.0, 25.0]
+>>> RetryPolicy.none().max_attempts
+1
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+
+from ..errors import KairosError
+
+__all__ = ["FAILURE_KINDS", "RetryPolicy"]
+
+FAILURE_KINDS = frozenset({"connect", "timeout", "server_error", "client_error", "protocol", "tls"})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How the client retries failed attempts and probes failed endpoints.
+
+    Parameters
+    ----------
+    max_attempts : attempts per query in total (1 = never retry).
+    backoff_ms : delay before the first retry; doubles per further retry.
+    max_backoff_ms : cap of the retry delay.
+    jitter : relative jitter of every delay (0.25: uniformly within ±25 %).
+    retry_on : failure kinds that are retried and take the instance out of rotation.
+    probe_ms, max_probe_ms : first and largest delay between readiness probes of an
+        instance out of rotation (doubling in between).
+    """
+
+    max_attempts: int = 3
+    backoff_ms: float = 10.0
+    max_backoff_ms: float = 1000.0
+    jitter: float = 0.25
+    retry_on: frozenset[str] = field(default=frozenset({"connect", "timeout", "server_error"}))
+    probe_ms: float = 100.0
+    max_probe_ms: float = 2000.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int) or self.max_attempts < 1:
+            raise KairosError(f"RetryPolicy.max_attempts must be an integer >= 1, got {self.max_attempts!r}")
+        for name in ("backoff_ms", "max_backoff_ms", "probe_ms", "max_probe_ms"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise KairosError(f"RetryPolicy.{name} must be a non-negative number of ms, got {v!r}")
+        if not (0.0 <= self.jitter < 1.0):
+            raise KairosError(f"RetryPolicy.jitter must be in [0, 1), got {self.jitter!r}")
+        kinds = frozenset([self.retry_on] if isinstance(self.retry_on, str) else self.retry_on)
+        unknown = sorted(kinds - FAILURE_KINDS)
+        if unknown:
+            raise KairosError(f"RetryPolicy.retry_on has unknown kind(s) {', '.join(unknown)}; choose from {', '.join(sorted(FAILURE_KINDS))}")
+        object.__setattr__(self, "retry_on", kinds)
+
+    @classmethod
+    def none(cls) -> RetryPolicy:
+        """Never retry (failing instances are still taken out of rotation and probed)."""
+        return cls(max_attempts=1)
+
+    def backoff_delay_ms(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Delay before retrying after the ``attempt``-th failed attempt (1-based)."""
+        return self._jittered(min(self.max_backoff_ms, self.backoff_ms * 2.0 ** (attempt - 1)), rng)
+
+    def probe_delay_ms(self, failures: int, rng: random.Random | None = None) -> float:
+        """Delay before the next readiness probe after ``failures`` failed probes."""
+        return self._jittered(min(self.max_probe_ms, self.probe_ms * 2.0 ** min(failures, 30)), rng)
+
+    def _jittered(self, base: float, rng: random.Random | None) -> float:
+        if self.jitter == 0 or base == 0:
+            return float(base)
+        u = (rng or random).uniform(-self.jitter, self.jitter)
+        return float(base * (1.0 + u))
+
+    def __repr__(self) -> str:
+        kinds = ",".join(sorted(self.retry_on))
+        return (
+            f"RetryPolicy(max_attempts={self.max_attempts}, backoff={self.backoff_ms:g}..{self.max_backoff_ms:g} ms, "
+            f"jitter={self.jitter:g}, retry_on={{{kinds}}}, probe={self.probe_ms:g}..{self.max_probe_ms:g} ms)"
+        )

@@ -1,0 +1,566 @@
+"""Replay endpoints: aiohttp servers that answer like real single-worker inference servers,
+taking each query's service time from a :class:`~kairos_sdk.Profile`.
+
+A :class:`ReplayEndpoint` speaks the subset of the Open Inference Protocol (KServe V2 REST)
+the client uses — ``/v2/health/live``, ``/v2/health/ready``, ``/v2``,
+``/v2/models/{model}[/versions/{v}]``, ``.../ready`` and ``.../infer`` — and serves one
+request at a time (``workers=1``): a request that arrives while another is being served
+waits, as on a single-worker server. Each request sleeps for a service time drawn (seeded)
+from the profile of its instance type at the request's batch size (the first dimension of
+its first input) and answers a FP32 tensor ``[batch, 1]`` holding each row's sum.
+
+Faults can be injected for tests (:class:`Faults`: HTTP errors, malformed JSON, extra
+delay, failing readiness), and :meth:`ReplayEndpoint.kill` drops the server abruptly, as a
+crashed machine would.
+
+:func:`serve_pool` starts one endpoint per instance of a pool on free loopback ports and
+yields the pool with its endpoint URLs filled in; :class:`ReplayPool` does the same and
+also gives access to the endpoint objects. :func:`serve_forever` runs them until
+interrupted (the ``kairos serve-replay`` command).
+
+Examples
+--------
+>>> import asyncio
+>>> from kairos_sdk import Pool, Profile
+>>> from kairos_sdk.endpoints import serve_pool
+>>> async def main():
+...     pool = Pool.from_counts({"g4dn.xlarge": 1, "r5n.large": 2})
+...     async with serve_pool(pool, Profile.builtin("rm2"), model="rm2") as live:
+...         return [u.startswith("http://127.0.0.1:") for u in live.endpoints]
+>>> asyncio.run(main())
+[True, True, True]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from aiohttp import web
+
+from . import __version__
+from .errors import KairosError
+from .pool import Pool
+from .profile import Profile
+
+__all__ = ["Faults", "ReplayEndpoint", "ReplayPool", "serve_forever", "serve_pool"]
+
+_JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Faults a :class:`ReplayEndpoint` injects (for tests and demos).
+
+    Parameters
+    ----------
+    status : answer inference requests with this HTTP status (e.g. 500, 503) instead.
+    malformed : answer inference requests with a 200 whose body is not valid JSON.
+    extra_delay_ms : add this much (real) time to every service time (e.g. beyond the
+        client's timeout).
+    ready_status : answer readiness checks with this status (e.g. 503).
+    probability : share of inference requests affected by ``status``/``malformed``/
+        ``extra_delay_ms`` (drawn from the endpoint's seeded generator).
+    """
+
+    status: int | None = None
+    malformed: bool = False
+    extra_delay_ms: float = 0.0
+    ready_status: int | None = None
+    probability: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("status", "ready_status"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 100 <= v <= 599):
+                raise KairosError(f"Faults.{name} must be an HTTP status code 100..599 or None, got {v!r}")
+        if not (isinstance(self.extra_delay_ms, (int, float)) and math.isfinite(self.extra_delay_ms) and self.extra_delay_ms >= 0):
+            raise KairosError(f"Faults.extra_delay_ms must be a non-negative number, got {self.extra_delay_ms!r}")
+        if not (isinstance(self.probability, (int, float)) and 0.0 <= self.probability <= 1.0):
+            raise KairosError(f"Faults.probability must be in [0, 1], got {self.probability!r}")
+
+    @property
+    def any(self) -> bool:
+        return self.status is not None or self.malformed or self.extra_delay_ms > 0 or self.ready_status is not None
+
+
+def _json(doc: Any, status: int = 200) -> web.Response:
+    return web.Response(body=json.dumps(doc, separators=(",", ":")).encode(), status=status, content_type=_JSON)
+
+
+class ReplayEndpoint:
+    """One replay server for one instance of type ``instance_type``.
+
+    Parameters
+    ----------
+    profile : where service times come from.
+    instance_type : the profile's instance type this endpoint pretends to be.
+    model : the model name it serves (requests for another name get 404).
+    host, port : where to listen (``port=0``: a free port, fixed at the first start).
+    seed : seeds the service-time draws (``None``: fresh entropy).
+    time_scale : real ms slept per profile ms (0: answer at once; 0.1: 10x faster).
+    workers : requests served at once (1 = a single-worker server; others wait in FIFO order).
+    faults : :class:`Faults` to inject; can be changed while running via ``endpoint.faults``.
+    instance_id : a label for reprs and metadata.
+
+    Examples
+    --------
+    >>> import asyncio
+    >>> from kairos_sdk import Profile
+    >>> from kairos_sdk.endpoints import ReplayEndpoint
+    >>> async def main():
+    ...     async with ReplayEndpoint(Profile.builtin("ncf"), "g4dn.xlarge", model="ncf") as ep:
+    ...         return ep.url.startswith("http://127.0.0.1:"), ep.n_served
+    >>> asyncio.run(main())
+    (True, 0)
+    """
+
+    def __init__(
+        self,
+        profile: Profile,
+        instance_type: str,
+        *,
+        model: str = "model",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        seed: int | np.random.SeedSequence | None = None,
+        time_scale: float = 1.0,
+        workers: int = 1,
+        faults: Faults | None = None,
+        instance_id: str | None = None,
+    ) -> None:
+        if not isinstance(profile, Profile):
+            raise KairosError(f"profile must be a kairos_sdk.Profile, got {type(profile).__name__}")
+        if instance_type not in profile.instance_types:
+            raise KairosError(
+                f"instance type {instance_type!r} is not in the profile; it covers {', '.join(profile.instance_types)}"
+            )
+        if not isinstance(model, str) or not model:
+            raise KairosError(f"model must be a non-empty string, got {model!r}")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise KairosError(f"port must be an integer in 0..65535 (0 = any free port), got {port!r}")
+        if isinstance(time_scale, bool) or not isinstance(time_scale, (int, float)) or not math.isfinite(time_scale) or time_scale < 0:
+            raise KairosError(f"time_scale must be a non-negative number (real ms per profile ms), got {time_scale!r}")
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise KairosError(f"workers must be a positive integer, got {workers!r}")
+        if faults is not None and not isinstance(faults, Faults):
+            raise KairosError(f"faults must be a Faults(...) value, got {type(faults).__name__}")
+        self.profile = profile
+        self.instance_type = instance_type
+        self.instance_id = instance_id or instance_type
+        self.model = model
+        self.host = host
+        self.port = port
+        self.time_scale = float(time_scale)
+        self.workers = workers
+        self.faults = faults or Faults()
+        self._rng = np.random.default_rng(seed)
+        self._slots = asyncio.Semaphore(workers) if workers > 1 else None
+        self._lock: asyncio.Lock | None = None
+        self._runner: web.AppRunner | None = None
+        self._handlers: set[asyncio.Task] = set()
+        self._late_s = 0.0
+        self.n_served = 0
+        self.n_faulted = 0
+        self.n_in_service = 0
+        self.max_in_service = 0
+        self.busy_ms = 0.0
+        self.service_ms: list[float] = []
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def url(self) -> str:
+        """``http://host:port`` (valid once started)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._runner is not None
+
+    async def start(self) -> str:
+        """Start listening (again, on the same port after a stop or kill); returns the URL."""
+        if self._runner is not None:
+            return self.url
+        app = web.Application(client_max_size=64 * 1024**2)
+        app.router.add_get("/v2/health/live", self._live)
+        app.router.add_get("/v2/health/ready", self._ready)
+        app.router.add_get("/v2", self._server_meta)
+        for base in ("/v2/models/{model}", "/v2/models/{model}/versions/{version}"):
+            app.router.add_get(base, self._model_meta)
+            app.router.add_get(base + "/ready", self._model_ready)
+            app.router.add_post(base + "/infer", self._infer)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise KairosError(f"cannot listen on {self.host}:{self.port} ({exc.strerror or exc}); pick another port") from None
+        self.port = int(runner.addresses[0][1])
+        self._runner = runner
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self.url
+
+    async def stop(self) -> None:
+        """Stop gracefully (requests in progress may finish for up to a second)."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def kill(self) -> None:
+        """Drop the server abruptly: stop listening, reset every open connection and abandon
+        the requests in progress, as a crashed machine would."""
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        for site in list(runner.sites):
+            await site.stop()
+        server = runner.server
+        if server is not None:
+            for handler in server.connections:
+                if handler.transport is not None:
+                    handler.transport.abort()
+        for t in list(self._handlers):
+            t.cancel()
+        self.n_in_service = 0
+        self._lock = asyncio.Lock()  # waiters of the dead server are gone
+        await asyncio.sleep(0)
+        await runner.cleanup()
+
+    async def __aenter__(self) -> ReplayEndpoint:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------------ handlers
+    async def _live(self, request: web.Request) -> web.Response:
+        return _json({"live": True})
+
+    async def _ready(self, request: web.Request) -> web.Response:
+        if self.faults.ready_status is not None:
+            return _json({"error": "injected fault: not ready"}, self.faults.ready_status)
+        return _json({"ready": True})
+
+    async def _server_meta(self, request: web.Request) -> web.Response:
+        return _json({"name": "kairos-replay", "version": __version__, "extensions": []})
+
+    def _model_error(self, request: web.Request) -> web.Response | None:
+        name = request.match_info["model"]
+        if name != self.model:
+            return _json({"error": f"Model {name} not found"}, 404)
+        return None
+
+    async def _model_meta(self, request: web.Request) -> web.Response:
+        err = self._model_error(request)
+        if err is not None:
+            return err
+        return _json({
+            "name": self.model,
+            "versions": [],
+            "platform": "kairos-replay",
+            "inputs": [{"name": "input-0", "datatype": "FP32", "shape": [-1, -1]}],
+            "outputs": [{"name": "output-0", "datatype": "FP32", "shape": [-1, 1]}],
+            "parameters": {"instance_type": self.instance_type, "instance_id": self.instance_id},
+        })
+
+    async def _model_ready(self, request: web.Request) -> web.Response:
+        err = self._model_error(request)
+        if err is not None:
+            return err
+        if self.faults.ready_status is not None:
+            return _json({"error": "injected fault: not ready"}, self.faults.ready_status)
+        return _json({"name": self.model, "ready": True})
+
+    async def _infer(self, request: web.Request) -> web.Response:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+        try:
+            return await self._infer_inner(request)
+        finally:
+            if task is not None:
+                self._handlers.discard(task)
+
+    async def _infer_inner(self, request: web.Request) -> web.Response:
+        t_arrive = time.perf_counter()
+        err = self._model_error(request)
+        if err is not None:
+            return err
+        body = await request.read()
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            return _json({"error": "request body is not valid JSON"}, 400)
+        try:
+            batch, rows = _parse_inputs(doc)
+        except ValueError as exc:
+            return _json({"error": str(exc)}, 400)
+        f = self.faults
+        hit = f.any and (f.probability >= 1.0 or self._rng.random() < f.probability)
+        if hit and f.status is not None:
+            self.n_faulted += 1
+            return _json({"error": f"injected fault: HTTP {f.status}"}, f.status)
+        service_ms = float(self.profile.sample(self.instance_type, batch, self._rng, extrapolate=True))
+        delay_s = service_ms * self.time_scale / 1000.0 + (f.extra_delay_ms / 1000.0 if hit else 0.0)
+        lock = self._lock
+        assert lock is not None
+        ctx = self._slots if self._slots is not None else lock
+        async with ctx:
+            self.n_in_service += 1
+            self.max_in_service = max(self.max_in_service, self.n_in_service)
+            try:
+                t_start = time.perf_counter()
+                if delay_s > 0:
+                    # The event loop wakes a sleeper a fraction of a millisecond late; aim that
+                    # much early (a running estimate) so the replayed service time is the profile's.
+                    target = t_start + delay_s
+                    wait = target - time.perf_counter() - self._late_s
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                    late = time.perf_counter() - target
+                    self._late_s = min(max(self._late_s + 0.2 * late, 0.0), 0.002)
+                t_end = time.perf_counter()
+            finally:
+                self.n_in_service -= 1
+        self.n_served += 1
+        self.busy_ms += (t_end - t_start) * 1000.0
+        self.service_ms.append(service_ms)
+        if hit and f.malformed:
+            self.n_faulted += 1
+            return web.Response(body=b'{"outputs": [{"name": "output-0", "data": [1, 2', content_type=_JSON)
+        out = rows.astype(np.float32).reshape(batch, 1)
+        scale = self.time_scale if self.time_scale > 0 else 1.0
+        return _json({
+            "model_name": self.model,
+            "model_version": request.match_info.get("version", ""),
+            "id": doc.get("id", "") if isinstance(doc, dict) else "",
+            "outputs": [{"name": "output-0", "datatype": "FP32", "shape": [batch, 1], "data": out.ravel().tolist()}],
+            "parameters": {
+                "instance_type": self.instance_type,
+                "service_ms": service_ms,
+                "queue_ms": (t_start - t_arrive) * 1000.0 / scale,
+            },
+        })
+
+    def __repr__(self) -> str:
+        state = self.url if self.running else "stopped"
+        faults = f", faults={self.faults}" if self.faults.any else ""
+        return f"ReplayEndpoint({self.instance_id}: {self.instance_type}, model={self.model!r}, {state}, served={self.n_served}{faults})"
+
+
+def _parse_inputs(doc: Any) -> tuple[int, np.ndarray]:
+    """Batch size and per-row sums of the first input of an OIP request; ValueError if bad."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("inputs"), list) or not doc["inputs"]:
+        raise ValueError("request needs a non-empty 'inputs' list")
+    t = doc["inputs"][0]
+    if not isinstance(t, dict):
+        raise ValueError("inputs[0] must be an object with name, shape, datatype and data")
+    shape = t.get("shape")
+    if not isinstance(shape, list) or not shape or not all(isinstance(d, int) and d >= 0 for d in shape):
+        raise ValueError(f"inputs[0].shape must be a non-empty list of non-negative ints, got {shape!r}")
+    batch = shape[0]
+    if batch < 1:
+        raise ValueError("inputs[0] has batch size 0; send at least one row")
+    data = t.get("data")
+    if not isinstance(data, list):
+        raise ValueError("inputs[0].data must be a list")
+    try:
+        arr = np.asarray(data, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError("inputs[0].data must hold numbers") from None
+    if arr.size != math.prod(shape):
+        raise ValueError(f"inputs[0]: {arr.size} values do not fill shape {shape}")
+    return batch, arr.reshape(batch, -1).sum(axis=1)
+
+
+def _seeds(seed: int | None, n: int) -> list[np.random.SeedSequence]:
+    return np.random.SeedSequence(seed).spawn(n)
+
+
+class ReplayPool:
+    """One :class:`ReplayEndpoint` per instance of ``pool``; an async context manager.
+
+    Inside ``async with``, ``.pool`` is the pool with endpoint URLs filled in and
+    ``.endpoints`` the servers (also ``replay[i]`` / ``replay["r5n.large-0"]``), so a test
+    can inject faults or kill one.
+
+    Parameters
+    ----------
+    pool, profile : the instances to serve and their latency profile.
+    model : the model name served.
+    seed : seeds every endpoint's service-time draws (one child seed each).
+    time_scale, workers, host : as for :class:`ReplayEndpoint`.
+    port : 0 for free ports, else endpoint ``k`` listens on ``port + k``.
+    faults : ``{instance id or index: Faults}`` to inject from the start.
+    """
+
+    def __init__(
+        self,
+        pool: Pool,
+        profile: Profile,
+        *,
+        model: str = "model",
+        seed: int | None = 0,
+        time_scale: float = 1.0,
+        workers: int = 1,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        faults: Mapping[int | str, Faults] | None = None,
+    ) -> None:
+        if not isinstance(pool, Pool):
+            raise KairosError(f"pool must be a kairos_sdk.Pool, got {type(pool).__name__}")
+        faults = dict(faults or {})
+        ids = [i.id for i in pool]
+        unknown = [k for k in faults if not (k in ids or (isinstance(k, int) and 0 <= k < len(ids)))]
+        if unknown:
+            raise KairosError(f"faults name unknown instance(s) {unknown}; ids: {', '.join(ids)}")
+        if isinstance(port, bool) or not isinstance(port, int) or not (port == 0 or 0 < port + len(ids) - 1 <= 65535):
+            raise KairosError(f"port must be 0 (free ports) or a base port with room for {len(ids)} endpoints, got {port!r}")
+        seeds = _seeds(seed, len(ids))
+        self._source = pool
+        self.endpoints: tuple[ReplayEndpoint, ...] = tuple(
+            ReplayEndpoint(
+                profile,
+                inst.type,
+                model=model,
+                host=host,
+                port=port + k if port else 0,
+                seed=seeds[k],
+                time_scale=time_scale,
+                workers=workers,
+                faults=faults.get(inst.id, faults.get(k)),
+                instance_id=inst.id,
+            )
+            for k, inst in enumerate(pool)
+        )
+        self.pool: Pool = pool
+
+    async def start(self) -> Pool:
+        try:
+            urls = await asyncio.gather(*(ep.start() for ep in self.endpoints))
+        except BaseException:
+            await self.stop()
+            raise
+        self.pool = self._source.with_endpoints(list(urls))
+        return self.pool
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(ep.stop() for ep in self.endpoints), return_exceptions=True)
+
+    async def __aenter__(self) -> ReplayPool:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def __getitem__(self, key: int | str) -> ReplayEndpoint:
+        if isinstance(key, str):
+            for ep in self.endpoints:
+                if ep.instance_id == key:
+                    return ep
+            raise KeyError(key)
+        return self.endpoints[key]
+
+    def __len__(self) -> int:
+        return len(self.endpoints)
+
+    def __repr__(self) -> str:
+        return f"ReplayPool({self._source.describe()}, {sum(ep.running for ep in self.endpoints)} running)"
+
+
+@asynccontextmanager
+async def serve_pool(pool: Pool, profile: Profile, **options: Any) -> AsyncIterator[Pool]:
+    """Start a :class:`ReplayEndpoint` per instance on free loopback ports; yields the pool
+    with endpoints filled in and stops the servers on exit. Options as for :class:`ReplayPool`."""
+    async with ReplayPool(pool, profile, **options) as replay:
+        yield replay.pool
+
+
+async def serve_until_cancelled(
+    pool: Pool,
+    profile: Profile,
+    *,
+    announce: Callable[[Pool], None] | None = None,
+    pool_file: str | Path | None = None,
+    **options: Any,
+) -> None:
+    """Serve replay endpoints for ``pool`` until the task is cancelled (or SIGINT/SIGTERM)."""
+    async with ReplayPool(pool, profile, **options) as replay:
+        if pool_file is not None:
+            Path(pool_file).write_text(json.dumps(replay.pool.to_dict(), indent=2) + "\n")
+        if announce is not None:
+            announce(replay.pool)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows / non-main thread
+                loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(sig)
+
+
+def serve_forever(
+    pool: Pool | Mapping[str, int],
+    profile: Profile,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    model: str = "model",
+    seed: int | None = 0,
+    time_scale: float = 1.0,
+    workers: int = 1,
+    pool_file: str | Path | None = None,
+    out: Any = None,
+) -> int:
+    """Blocking entry point of ``kairos serve-replay``: serve until Ctrl-C or SIGTERM.
+
+    Prints one line per endpoint (instance id, type, URL) to ``out`` (stdout) and, with
+    ``pool_file``, writes the pool with its endpoints as JSON (``Pool.to_dict()``). Returns
+    the exit status (0). Must not be called from inside a running event loop.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise KairosError("serve_forever blocks; inside an event loop use `await serve_until_cancelled(...)` instead")
+    if isinstance(pool, Mapping):
+        pool = Pool.from_counts(pool)
+    stream = out if out is not None else sys.stdout
+
+    def announce(live: Pool) -> None:
+        width = max(len(i.id) for i in live)
+        print(f"kairos replay endpoints (model {model!r}, time_scale {time_scale:g}); Ctrl-C to stop", file=stream)
+        for inst in live:
+            print(f"  {inst.id:<{width}}  {inst.type:<14} {inst.endpoint}", file=stream)
+        if pool_file is not None:
+            print(f"pool written to {pool_file}", file=stream)
+        stream.flush()
+
+    with contextlib.suppress(KeyboardInterrupt):  # the signal handler normally catches it first
+        asyncio.run(serve_until_cancelled(
+            pool, profile, announce=announce, pool_file=pool_file, host=host, port=port, model=model,
+            seed=seed, time_scale=time_scale, workers=workers,
+        ))
+    return 0

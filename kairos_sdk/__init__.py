@@ -29,6 +29,7 @@ from .errors import (
     SimulationError,
     WorkloadError,
 )
+from .planner import Headroom, Plan, Planner
 from .pool import Catalog, Instance, InstanceType, Pool
 from .profile import Profile
 from .simulate import RunResult, ThroughputResult, allowable_throughput, simulate
@@ -42,6 +43,7 @@ __all__ = [
     "EndpointError",
     "EndpointTimeout",
     "FCFSPolicy",
+    "Headroom",
     "InfeasibleError",
     "Instance",
     "InstanceType",
@@ -49,6 +51,8 @@ __all__ = [
     "KairosPolicy",
     "LeastWorkPolicy",
     "PaperPolicy",
+    "Plan",
+    "Planner",
     "PlanningError",
     "Pool",
     "Profile",

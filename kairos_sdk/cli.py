@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import json
 import math
@@ -189,6 +190,7 @@ class _Setup:
     def planner(self):
         from .planner import Planner
 
+        _silence_solver_banner()
         return Planner(self.profile, self.catalog, self.workload, qos_ms=self.qos_ms,
                        percentile=self.percentile)
 
@@ -208,6 +210,36 @@ class _Setup:
         return f"model {self.model}, QoS p{self.percentile:g} <= {self.qos_ms:g} ms, {src}"
 
 
+def _silence_solver_banner() -> None:
+    """HiGHS prints a banner on stdout the first time a solver is created in a process; create
+    it once with stdout pointed at /dev/null so that ``--json`` output stays pure JSON."""
+    global _BANNER_DONE
+    if _BANNER_DONE:
+        return
+    _BANNER_DONE = True
+    try:
+        import highspy
+    except ImportError:  # pragma: no cover - cvxpy then reports the missing solver
+        return
+    sys.stdout.flush()
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):  # stdout is not a real file (tests)
+        highspy.Highs()
+        return
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), fd)
+            highspy.Highs()
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
+_BANNER_DONE = False
+
+
 def _policy(name: str):
     from . import distribute
 
@@ -224,12 +256,23 @@ def _policy(name: str):
     return cls()
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text.rstrip("%x").replace(",", ""))
+    except ValueError:
+        return False
+    return True
+
+
 def _print_table(rows: Sequence[Sequence[Any]], header: Sequence[str], out=None) -> None:
+    """A plain-text table: numeric columns right-aligned, text left-aligned."""
     out = out or sys.stdout
     cells = [[str(h) for h in header]] + [[str(c) for c in r] for r in rows]
     widths = [max(len(r[k]) for r in cells) for k in range(len(header))]
+    numeric = [all(_is_number(r[k]) for r in cells[1:] if r[k]) and any(r[k] for r in cells[1:])
+               for k in range(len(header))]
     for i, r in enumerate(cells):
-        line = "  ".join(c.ljust(w) if k == 0 else c.rjust(w) for k, (c, w) in enumerate(zip(r, widths)))
+        line = "  ".join(c.rjust(w) if num else c.ljust(w) for c, w, num in zip(r, widths, numeric))
         print(line.rstrip(), file=out)
         if i == 0:
             print("  ".join("-" * w for w in widths), file=out)
@@ -246,11 +289,27 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(plan.to_dict(), indent=2, default=float))
         return 0
-    print(f"kairos plan — {s.describe()}")
-    print(repr(plan))
-    if args.explain and hasattr(plan, "explain"):
+    goal = f"target {args.target_qps:g} qps" if args.target_qps is not None else f"budget ${args.budget:g}/h"
+    print(f"kairos plan — {s.describe()}, {goal}")
+    if args.explain:
         print(plan.explain())
+        return 0
+    print_plan_table(plan)
+    print("(--explain says why these types and what binds; --json prints everything)")
     return 0
+
+
+def print_plan_table(plan, out=None) -> None:
+    """The plan as a plain-text table: count, price, rate and utilization per type."""
+    rows = []
+    for t, n in plan.counts.items():
+        price = plan.catalog[t].cost_per_hour if plan.catalog is not None else float("nan")
+        rate = sum(plan.routing.get(t, {}).values())
+        rows.append([t, n, f"{price:.4g}", f"{n * price:.3f}", f"{rate:.1f}", f"{plan.utilization.get(t, 0.0):.0%}"])
+    rows.append(["total", sum(plan.counts.values()), "", f"{plan.cost_per_hour:.3f}", f"{plan.predicted_qps:.1f}", ""])
+    _print_table(rows, ["instance type", "count", "USD/h each", "USD/h", "rate qps", "utilization"], out=out)
+    print(f"predicted allowable throughput {plan.predicted_qps:.1f} qps (fluid bound {plan.fluid_qps:.1f}), "
+          f"{plan.status}, solved in {plan.total_seconds * 1000:.0f} ms", file=out or sys.stdout)
 
 
 # ---------------------------------------------------------------------------- simulate
@@ -296,16 +355,14 @@ def _progress_bars_wanted(args: argparse.Namespace) -> bool:
     return not getattr(args, "no_progress", False)
 
 
-async def _drive(pool, s: _Setup, *, policy, rate: float, duration_s: float, seed: int,
-                 progress: bool, label: str = ""):
+async def _drive(pool, s: _Setup, *, policy, rate: float, duration_s: float, seed: int, progress):
     """Drive ``pool`` (with endpoints) at ``rate`` for ``duration_s`` seconds with the client."""
     from .client import KairosClient, OpenInferenceProtocol
 
-    n = max(1, int(round(rate * duration_s)))
-    async with KairosClient(pool, protocol=OpenInferenceProtocol(model=s.model), policy=policy,
-                            profile=s.profile, qos_ms=s.qos_ms, percentile=s.percentile) as client:
-        return await client.run(s.workload, rate=rate, n_queries=n, seed=seed, progress=progress,
-                                desc=label)
+    async with KairosClient(pool, protocol=OpenInferenceProtocol(s.model), policy=policy,
+                            profile=s.profile, qos_ms=s.qos_ms, percentile=s.percentile,
+                            progress=progress) as client:
+        return await client.run(s.workload, rate=rate, duration_s=duration_s, seed=seed)
 
 
 def _run_row(label: str, pool, r) -> list[str]:
@@ -336,8 +393,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         inst.append(Instance(f"{t}-{k}", t, u))
     pool = Pool(inst, s.catalog)
     policy = _policy(args.policy)
+    progress = None if _progress_bars_wanted(args) else False
     r = asyncio.run(_drive(pool, s, policy=policy, rate=args.rate, duration_s=args.duration,
-                           seed=args.seed, progress=_progress_bars_wanted(args), label="run"))
+                           seed=args.seed, progress=progress))
     if args.json:
         print(json.dumps({"pool": pool.counts, **r.summary(), "meets_qos": r.meets_qos}, indent=2, default=float))
         return 0
@@ -350,31 +408,34 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------- serve-replay
 def _cmd_serve_replay(args: argparse.Namespace) -> int:
+    from .endpoints import serve_forever, serve_until_cancelled
+
     s = _Setup(args)
     pool = s.pool(parse_pool(args.pool)) if args.pool else s.planner().plan(budget=args.budget).pool()
+    if args.write:
+        print(f"endpoints will be written to {args.write}; drive them with: kairos run {args.write} --rate QPS")
+    if args.for_seconds:
+        async def timed() -> None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(
+                    serve_until_cancelled(pool, s.profile, announce=_announce(s.model), pool_file=args.write,
+                                          host=args.host, port=args.port, model=s.model, seed=args.seed),
+                    args.for_seconds)
 
-    async def serve() -> None:
-        from .endpoints import serve_pool
+        asyncio.run(timed())
+        return 0
+    return serve_forever(pool, s.profile, host=args.host, port=args.port, model=s.model, seed=args.seed,
+                         pool_file=args.write)
 
-        async with serve_pool(pool, s.profile, host=args.host) as live:
-            doc = {"model": s.model, "instances": [
-                {"id": i.id, "type": i.type, "url": i.endpoint} for i in live]}
-            for i in live:
-                print(f"{i.id:24s} {i.type:16s} {i.endpoint}", flush=True)
-            if args.write:
-                Path(args.write).write_text(json.dumps(doc, indent=2) + "\n")
-                print(f"wrote {args.write}  (drive it with: kairos run {args.write} --rate QPS)", flush=True)
-            print(f"serving {len(pool)} replay endpoints for {s.model}; press Ctrl-C to stop", flush=True)
-            if args.for_seconds:
-                await asyncio.sleep(args.for_seconds)
-            else:
-                await asyncio.Event().wait()
 
-    try:
-        asyncio.run(serve())
-    except KeyboardInterrupt:
-        print("stopped", file=sys.stderr)
-    return 0
+def _announce(model: str):
+    def announce(live) -> None:
+        print(f"kairos replay endpoints (model {model!r})")
+        for inst in live:
+            print(f"  {inst.id:<20} {inst.type:<14} {inst.endpoint}")
+        sys.stdout.flush()
+
+    return announce
 
 
 # ---------------------------------------------------------------------------- bench
@@ -399,35 +460,167 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _bench_quick(args: argparse.Namespace) -> int:
-    from .baselines import homogeneous_best
     from .simulate import allowable_throughput
 
     s = _Setup(args)
     t0 = time.perf_counter()
-    plan = s.planner().plan(budget=args.budget)
+    planner = s.planner()
+    plan = planner.plan(budget=args.budget)
     t_plan = time.perf_counter() - t0
-    homo = homogeneous_best(s.profile, s.catalog, s.workload, qos_ms=s.qos_ms,
-                            percentile=s.percentile, budget=args.budget)
-    rows = []
-    for label, pool, pol in (("kairos_sdk", plan.pool(), _policy("kairos")),
-                             ("homogeneous", homo.pool(), _policy("fcfs"))):
-        t0 = time.perf_counter()
-        qps = allowable_throughput(pool, s.profile, s.workload, policy=pol, qos_ms=s.qos_ms,
-                                   percentile=s.percentile, seed=args.seed)
-        rows.append([label, pool.describe(), f"{pool.cost_per_hour:.3f}", f"{qps:.1f}",
-                     f"{time.perf_counter() - t0:.1f}"])
-    print(f"kairos bench quick — {s.describe()}, budget {args.budget:g} USD/h (plan solved in {t_plan * 1000:.0f} ms)")
-    _print_table(rows, ["", "pool", "USD/h", "allowable qps (simulated)", "sim s"])
-    ratio = float(rows[0][3]) / max(float(rows[1][3]), 1e-9)
-    print(f"ratio kairos_sdk / homogeneous: {ratio:.2f}x")
+    homo = _homogeneous(planner, args.budget)
+    print(f"kairos bench quick — {s.describe()}, budget ${args.budget:g}/h (plan solved in {t_plan * 1000:.0f} ms)")
+    print(f"simulated allowable throughput, {args.n_queries} queries x {args.n_seeds} seed(s) per trial, "
+          "KairosPolicy for both pools…", flush=True)
+    rows, qps = [], []
+    for label, pool, predicted in (("planned", plan.pool(), plan.predicted_qps),
+                                   ("homogeneous", homo.pool(), homo.score)):
+        t1 = time.perf_counter()
+        res = allowable_throughput(pool, s.profile, s.workload, policy=_policy("kairos"), qos_ms=s.qos_ms,
+                                   percentile=s.percentile, seed=args.seed, n_seeds=args.n_seeds,
+                                   n_queries=args.n_queries, start_qps=max(predicted, 1e-3))
+        qps.append(float(res))
+        rows.append([label, pool.describe(), f"{pool.cost_per_hour:.3f}", f"{predicted:.1f}", f"{float(res):.1f}",
+                     f"{time.perf_counter() - t1:.1f}"])
+    _print_table(rows, ["", "pool", "USD/h", "predicted qps", "simulated qps", "sim seconds"])
+    if qps[1] > 0:
+        print(f"planned / homogeneous (simulated): {qps[0] / qps[1]:.2f}x at the same budget")
+    print("Full benchmarks: 'kairos bench list' in a source checkout.")
     return 0
 
 
 # ---------------------------------------------------------------------------- demo
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+DEMO_FRACTIONS = (0.6, 0.85, 0.95, 1.1)
 
-    return run_demo(args)
+
+def _homogeneous(planner, budget: float):
+    from .baselines import homogeneous_best
+
+    return homogeneous_best(planner, budget=budget)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .simulate import allowable_throughput
+
+    s = _Setup(args)
+    budget = float(args.budget)
+    t_start = time.perf_counter()
+    planner = s.planner()
+    plan = planner.plan(budget=budget)
+    homo = _homogeneous(planner, budget)
+    print(f"kairos demo — {s.describe()}, budget ${budget:g}/h")
+    print("Planning, then simulating each pool's allowable throughput (KairosPolicy)…", flush=True)
+    pools = []
+    for label, pool, predicted in (("heterogeneous", plan.pool(), float(plan.predicted_qps)),
+                                   ("homogeneous", homo.pool(), float(homo.score))):
+        sim = float(allowable_throughput(pool, s.profile, s.workload, policy=_policy("kairos"), qos_ms=s.qos_ms,
+                                         percentile=s.percentile, seed=args.seed, n_seeds=1, n_queries=5000,
+                                         start_qps=max(predicted, 1e-3)))
+        if not sim > 0:
+            raise KairosError(f"the {label} pool {pool.describe()} meets QoS at no rate in simulation; "
+                              "loosen --qos or raise --budget")
+        pools.append((label, pool, predicted, sim))
+        print(f"  {label:13s} {pool.describe():34s} ${pool.cost_per_hour:.3f}/h  planned {predicted:6.1f} qps, "
+              f"simulated {sim:6.1f} qps", flush=True)
+    n_runs = len(pools) * len(DEMO_FRACTIONS)
+    per_run_s = max(1.0, args.duration / n_runs)  # profile seconds per run
+    print(f"Driving each pool live (loopback replay endpoints, async client, KairosPolicy) at "
+          f"{', '.join(f'{f:g}' for f in DEMO_FRACTIONS)} x its simulated rate, "
+          f"{per_run_s * args.time_scale:.1f} s each…", flush=True)
+    progress = None if _progress_bars_wanted(args) else False
+    results = asyncio.run(_demo_live(s, pools, per_run_s, args.seed, progress, args.time_scale))
+
+    best: dict[str, Any] = {}
+    for (label, *_), runs in zip(pools, results):
+        for r in runs:
+            if r.meets_qos and r.n_failed == 0 and (label not in best or r.throughput_qps > best[label].throughput_qps):
+                best[label] = r
+    print()
+    print(f"Same budget (${budget:g}/h), measured live: throughput at QoS = the highest measured rate with "
+          f">= {s.percentile:g}% of queries within {s.qos_ms:g} ms")
+    summary = []
+    for label, pool, predicted, sim in pools:
+        r = best.get(label)
+        summary.append([label, pool.describe(), f"{pool.cost_per_hour:.3f}", f"{predicted:.1f}", f"{sim:.1f}",
+                        f"{r.throughput_qps:.1f}" if r else "none", f"{r.p99_ms:.0f}" if r else "",
+                        f"{r.qos_attainment:.2%}" if r else ""])
+    _print_table(summary, ["", "pool", "USD/h", "planned qps", "simulated qps", "measured qps at QoS",
+                           f"p{s.percentile:g} ms", "QoS attainment"])
+    het, hom = best.get("heterogeneous"), best.get("homogeneous")
+    if het and hom:
+        c_het, c_hom = pools[0][1].cost_per_hour, pools[1][1].cost_per_hour
+        print(f"\nheterogeneous / homogeneous: {het.throughput_qps / hom.throughput_qps:.2f}x the throughput at QoS "
+              f"({het.throughput_qps / c_het:.1f} vs {hom.throughput_qps / c_hom:.1f} qps per USD/h: "
+              f"{(het.throughput_qps / c_het) / (hom.throughput_qps / c_hom):.2f}x)")
+    else:
+        print("\nA pool met QoS at none of its rates: this machine may be too busy for live timing; "
+              "run the demo again, or with a longer --duration.")
+    if not args.no_plot:
+        path = _demo_plot(pools, results, s, budget, Path(args.out))
+        print(f"latency vs load plot: {path}")
+    print(f"demo finished in {time.perf_counter() - t_start:.0f} s")
+    return 0
+
+
+async def _demo_live(s: _Setup, pools, per_run_s: float, seed: int, progress, time_scale: float = 1.0):
+    from .client import KairosClient, OpenInferenceProtocol
+    from .distribute import KairosPolicy
+    from .endpoints import serve_pool
+
+    out = []
+    k = 0
+    for label, pool, _predicted, qps in pools:
+        runs = []
+        async with serve_pool(pool, s.profile, model=s.model, seed=seed, time_scale=time_scale) as live, KairosClient(
+            live, protocol=OpenInferenceProtocol(s.model), policy=KairosPolicy(), profile=s.profile,
+            qos_ms=s.qos_ms, percentile=s.percentile, progress=progress, time_scale=time_scale,
+        ) as client:
+            for f in DEMO_FRACTIONS:
+                rate = round(qps * f, 1)
+                r = await client.run(s.workload, rate=rate, duration_s=per_run_s, seed=seed + k)
+                k += 1
+                mark = "meets" if r.meets_qos else "misses"
+                fail = f", {r.n_failed} failed" if r.n_failed else ""
+                print(f"  {label:13s} offered {rate:6.1f} qps: measured {r.throughput_qps:6.1f} qps, "
+                      f"p{s.percentile:g} {r.p99_ms:6.0f} ms, {r.qos_attainment:7.2%} within {s.qos_ms:g} ms "
+                      f"({mark} QoS{fail})", flush=True)
+                runs.append(r)
+        out.append(runs)
+    return out
+
+
+def _demo_plot(pools, results, s: _Setup, budget: float, out_dir: Path) -> Path:
+    from matplotlib.figure import Figure
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig = Figure(figsize=(11, 4.2))
+    ax, ax2 = fig.subplots(1, 2)
+    for k, ((label, pool, _pred, _sim), runs) in enumerate(zip(pools, results)):
+        x = [r.rate_qps for r in runs]
+        color = f"C{k}"
+        name = f"{label}: {pool.describe()} (${pool.cost_per_hour:.2f}/h)"
+        ax.plot(x, [r.p99_ms for r in runs], "-", color=color, label=name)
+        ax2.plot(x, [100 * r.qos_attainment for r in runs], "-", color=color, label=name)
+        for r in runs:
+            mfc = color if r.meets_qos else "white"
+            ax.plot([r.rate_qps], [r.p99_ms], "o", color=color, mfc=mfc)
+            ax2.plot([r.rate_qps], [100 * r.qos_attainment], "o", color=color, mfc=mfc)
+    ax.axhline(s.qos_ms, color="C3", ls="--", lw=1, label=f"QoS {s.qos_ms:g} ms")
+    ax.set_yscale("log")
+    ax.set_xlabel("offered load (queries/s)")
+    ax.set_ylabel(f"measured p{s.percentile:g} latency (ms)")
+    ax.set_title("tail latency vs load (filled: QoS met)", fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, loc="lower right")
+    ax2.axhline(s.percentile, color="C3", ls="--", lw=1, label=f"target {s.percentile:g}%")
+    ax2.set_xlabel("offered load (queries/s)")
+    ax2.set_ylabel(f"% of queries within {s.qos_ms:g} ms")
+    ax2.set_title("QoS attainment vs load", fontsize=10)
+    ax2.grid(alpha=0.3)
+    ax2.legend(fontsize=7, loc="lower left")
+    fig.suptitle(f"kairos demo — {s.model}, live replay endpoints, budget ${budget:g}/h", fontsize=11)
+    path = out_dir / f"kairos_demo_{s.model}.png"
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    return path
 
 
 # ---------------------------------------------------------------------------- parser
@@ -458,11 +651,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(q)
     budget_arg(q)
     q.add_argument("--duration", type=_positive(float, "--duration"), default=60.0, metavar="SECONDS",
-                   help="total seconds of live load over all runs (default %(default)g)")
+                   help="total seconds of load over all runs, profile time (default %(default)g)")
     q.add_argument("--out", default=".", metavar="DIR", help="directory for the PNG plot (default: current)")
     q.add_argument("--no-plot", action="store_true", help="skip the PNG plot")
     q.add_argument("--no-progress", action="store_true", help="no progress bars")
     q.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
+    q.add_argument("--time-scale", type=_positive(float, "--time-scale"), default=1.0, metavar="X",
+                   help="real seconds per profile second for the replay endpoints and the client "
+                        "(default 1; 0.25 runs 4x faster, with less faithful timing)")
     q.set_defaults(func=_cmd_demo)
 
     # plan
@@ -522,6 +718,9 @@ def build_parser() -> argparse.ArgumentParser:
     budget_arg(q)
     q.add_argument("--pool", metavar="TYPE=N,...", help="the pool (default: the plan for --budget)")
     q.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
+    q.add_argument("--port", type=int, default=0,
+                   help="first port; endpoint k listens on PORT+k (default 0: any free ports)")
+    q.add_argument("--seed", type=int, default=0, help="seed of the service-time draws (default %(default)s)")
     q.add_argument("--write", metavar="FILE", help="also write the endpoints as JSON for 'kairos run FILE'")
     q.add_argument("--for-seconds", type=_positive(float, "--for-seconds"), metavar="S",
                    help="stop after S seconds instead of waiting for Ctrl-C")
@@ -538,6 +737,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(q)
     budget_arg(q)
     q.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
+    q.add_argument("--n-queries", type=_positive(int, "--n-queries"), default=5000, metavar="N",
+                   help="queries per simulated trial in 'quick' (default %(default)s)")
+    q.add_argument("--n-seeds", type=_positive(int, "--n-seeds"), default=1, metavar="K",
+                   help="seeds averaged in 'quick' (default %(default)s)")
     q.set_defaults(func=_cmd_bench)
     return p
 

@@ -117,7 +117,7 @@ def load_profile(path: str | os.PathLike[str] | None = None, model: str = DEFAUL
 
     CSV files hold one row per measured query (``instance,batch,latency_ms`` or
     ``exec_ms,load_ms``, optional ``model`` column); the largest sample of each series is
-    dropped, as the KAIROS authors did. JSON files are written by ``Profile.to_json``.
+    dropped, as the KAIROS authors did, unless some series has a single sample. JSON files are written by ``Profile.to_json``.
 
     Examples
     --------
@@ -133,7 +133,10 @@ def load_profile(path: str | os.PathLike[str] | None = None, model: str = DEFAUL
     if name.endswith((".json", ".json.gz")):
         return Profile.from_json(p)
     if name.endswith((".csv", ".csv.gz")):
-        prof = Profile.from_csv(p, model=model, drop_outliers=True)
+        try:
+            prof = Profile.from_csv(p, model=model, drop_outliers=True)
+        except ProfileError:  # too few samples per series to drop one: keep them all
+            prof = Profile.from_csv(p, model=model)
         return prof if prof.model else Profile(series=prof.series, model=model, source=prof.source)
     raise ProfileError(f"{p}: unknown profile format; use .csv, .csv.gz or .json")
 
@@ -149,7 +152,7 @@ def load_catalog(path: str | os.PathLike[str] | None, instance_types: tuple[str,
     """
     if path is None:
         base = default_catalog()
-        missing = [t for t in instance_types if t not in base]
+        missing = [t for t in instance_types if t not in base.names]
         if missing:
             raise CatalogError(
                 f"no built-in price for {', '.join(missing)}; give prices with --prices FILE "
@@ -157,8 +160,8 @@ def load_catalog(path: str | os.PathLike[str] | None, instance_types: tuple[str,
             )
         return base.restrict(instance_types)
     cat = Catalog.from_csv(path)
-    caps = {k: v for k, v in PAPER_CAPS.items() if k in cat}
-    missing = [t for t in instance_types if t not in cat]
+    caps = {k: v for k, v in PAPER_CAPS.items() if k in cat.names}
+    missing = [t for t in instance_types if t not in cat.names]
     if missing:
         raise CatalogError(f"{path} has no price for {', '.join(missing)}; add a row instance,price for each")
     return cat.with_caps(caps).restrict(instance_types)

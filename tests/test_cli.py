@@ -1,0 +1,252 @@
+"""The ``kairos`` command: every subcommand on the built-in data, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kairos_sdk.cli import UsageError, build_parser, main, parse_pool, read_endpoints
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    try:
+        rc = main(list(argv))
+    except SystemExit as exc:  # argparse errors and --help
+        rc = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def assert_one_line_error(rc: int, err: str, *needles: str) -> None:
+    assert rc == 2
+    lines = [ln for ln in err.splitlines() if ln.strip() and "HiGHS" not in ln and "THIRD_PARTY" not in ln]
+    assert len(lines) == 1, err
+    assert "error:" in lines[0] and "Traceback" not in err
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
+# ---------------------------------------------------------------------------- parsing helpers
+@pytest.mark.parametrize(
+    "text",
+    ["g4dn.xlarge=1,r5n.large=13", "g4dn.xlarge:1 r5n.large:13", "1xg4dn.xlarge+13xr5n.large",
+     "g4dn.xlarge=1, r5n.large=6, r5n.large=7"],
+)
+def test_parse_pool_forms(text):
+    assert parse_pool(text) == {"g4dn.xlarge": 1, "r5n.large": 13}
+
+
+@pytest.mark.parametrize("text", ["", "g4dn.xlarge", "g4dn.xlarge=a", "g4dn.xlarge=-1", "=3"])
+def test_parse_pool_rejects(text):
+    with pytest.raises(UsageError, match="--pool"):
+        parse_pool(text)
+
+
+def test_read_endpoints_json_csv_and_pool_file(tmp_path: Path):
+    j = tmp_path / "eps.json"
+    j.write_text(json.dumps([{"type": "r5n.large", "url": "http://127.0.0.1:1"}]))
+    c = tmp_path / "eps.csv"
+    c.write_text("instance,endpoint\nr5n.large,http://127.0.0.1:1\n")
+    d = tmp_path / "pool.json"
+    d.write_text(json.dumps({"instances": [{"id": "r5n.large-0", "type": "r5n.large", "endpoint": "http://127.0.0.1:1"}]}))
+    for p in (j, c, d):
+        assert read_endpoints(p) == [("r5n.large", "http://127.0.0.1:1")]
+
+
+@pytest.mark.parametrize(
+    "content, needle",
+    [("[{\"type\": \"r5n.large\"}]", "needs an instance type and a URL"),
+     ("{not json", "malformed JSON"),
+     ("[{\"type\": \"r5n.large\", \"url\": \"ftp://x\"}]", "not an http"),
+     ("type,url\n", "no endpoints")],
+)
+def test_read_endpoints_errors(tmp_path: Path, content, needle):
+    p = tmp_path / ("e.json" if content.startswith(("[", "{")) else "e.csv")
+    p.write_text(content)
+    with pytest.raises(UsageError, match=needle):
+        read_endpoints(p)
+
+
+def test_read_endpoints_missing_file(tmp_path: Path):
+    with pytest.raises(UsageError, match="not found"):
+        read_endpoints(tmp_path / "nope.json")
+
+
+# ---------------------------------------------------------------------------- help and errors
+def test_every_subcommand_has_help(capsys):
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    assert set(sub.choices) == {"demo", "plan", "simulate", "run", "serve-replay", "bench"}
+    for name in sub.choices:
+        rc, out, _ = run_cli(capsys, name, "--help")
+        assert rc == 0 and "usage: kairos " + name in out and "--model" in out
+
+
+def test_no_command_prints_help(capsys):
+    rc, out, _ = run_cli(capsys)
+    assert rc == 2 and "demo" in out
+
+
+@pytest.mark.parametrize(
+    "argv, needles",
+    [
+        (["plan", "--budget", "x"], ["--budget", "must be a number"]),
+        (["plan", "--budget", "-1"], ["--budget", "positive"]),
+        (["plan", "--percentile", "120"], ["percentile"]),
+        (["simulate", "--policy", "magic"], ["--policy"]),
+        (["run"], ["ENDPOINTS"]),
+        (["frobnicate"], ["invalid choice"]),
+    ],
+)
+def test_bad_arguments_give_one_line(capsys, argv, needles):
+    rc, _, err = run_cli(capsys, *argv)
+    assert_one_line_error(rc, err, *needles)
+
+
+@pytest.mark.parametrize(
+    "argv, needles",
+    [
+        (["plan", "--model", "bert"], ["kairos: error:", "bert", "rm2"]),
+        (["plan", "--budget", "0.1"], ["kairos: error:", "budget"]),
+        (["plan", "--profile", "/nonexistent/lat.csv"], ["kairos: error:", "not found"]),
+        (["plan", "--prices", "/nonexistent/prices.csv"], ["kairos: error:", "not found"]),
+        (["simulate", "--pool", "p3.2xlarge=2"], ["kairos: error:", "p3.2xlarge", "g4dn.xlarge"]),
+        (["simulate", "--pool", "g4dn.xlarge=9"], ["kairos: error:", "cap"]),
+        (["run", "/nonexistent/eps.json", "--rate", "5"], ["kairos: error:", "not found"]),
+        (["bench", "no_such_bench"], ["kairos: error:", "no_such_bench"]),
+    ],
+)
+def test_kairos_errors_give_one_line(capsys, argv, needles):
+    rc, _, err = run_cli(capsys, *argv)
+    assert_one_line_error(rc, err, *needles)
+
+
+def test_unknown_model_with_qos_given_still_names_the_model(capsys):
+    rc, _, err = run_cli(capsys, "plan", "--model", "bert", "--qos", "10")
+    assert_one_line_error(rc, err, "bert")
+
+
+def test_custom_model_needs_qos(tmp_path: Path, capsys):
+    lat = tmp_path / "lat.csv"
+    lat.write_text("instance,batch,latency_ms\n" + "".join(
+        f"g4dn.xlarge,{b},{b / 10 + k}\n" for b in (10, 100, 1000) for k in range(3)))
+    rc, _, err = run_cli(capsys, "plan", "--profile", str(lat), "--model", "mymodel")
+    assert_one_line_error(rc, err, "--qos")
+    rc, out, _ = run_cli(capsys, "plan", "--profile", str(lat), "--model", "mymodel", "--qos", "200")
+    assert rc == 0 and "g4dn.xlarge" in out
+
+
+def test_profile_for_types_without_prices(tmp_path: Path, capsys):
+    lat = tmp_path / "lat.csv"
+    lat.write_text("instance,batch,latency_ms\n" + "".join(f"p3.2xlarge,{b},{b / 10}\n" for b in (10, 1000)))
+    rc, _, err = run_cli(capsys, "plan", "--profile", str(lat), "--qos", "200")
+    assert_one_line_error(rc, err, "p3.2xlarge", "--prices")
+
+
+# ---------------------------------------------------------------------------- plan / simulate
+def test_plan_default_is_the_paper_setting(capsys):
+    rc, out, _ = run_cli(capsys, "plan")
+    assert rc == 0
+    assert "g4dn.xlarge" in out and "r5n.large" in out and "qps" in out
+
+
+def test_plan_json(capsys):
+    rc, out, _ = run_cli(capsys, "plan", "--json", "--budget", "1.5")
+    assert rc == 0
+    doc = json.loads(out[out.index("{"):])
+    assert doc["cost_per_hour"] <= 1.5 and sum(doc["counts"].values()) >= 1
+
+
+def test_plan_target_qps(capsys):
+    rc, out, _ = run_cli(capsys, "plan", "--target-qps", "40", "--json")
+    doc = json.loads(out[out.index("{"):])
+    assert rc == 0 and doc["predicted_qps"] >= 40
+
+
+def test_plan_from_csv_and_prices_files(tmp_path: Path, capsys):
+    import numpy as np
+
+    from kairos_sdk import Profile
+
+    prof = Profile.builtin("rm2")
+    rng = np.random.default_rng(0)
+    rows = ["instance,batch,latency_ms"]
+    for t in ("g4dn.xlarge", "r5n.large"):
+        for b in range(100, 1001, 100):
+            rows += [f"{t},{b},{x:.3f}" for x in prof.sample(t, b, rng, size=5)]
+    lat = tmp_path / "lat.csv"
+    lat.write_text("\n".join(rows) + "\n")
+    prices = tmp_path / "prices.csv"
+    prices.write_text("instance,price\ng4dn.xlarge,0.5\nr5n.large,0.15\n")
+    rc, out, _ = run_cli(capsys, "plan", "--profile", str(lat), "--prices", str(prices), "--json")
+    doc = json.loads(out[out.index("{"):])
+    assert rc == 0 and set(doc["counts"]) <= {"g4dn.xlarge", "r5n.large"}
+
+
+def test_simulate_one_rate(capsys):
+    rc, out, _ = run_cli(capsys, "simulate", "--pool", "g4dn.xlarge=1,r5n.large=4", "--rate", "20",
+                         "--n-queries", "2000", "--policy", "fcfs")
+    assert rc == 0 and "fcfs" in out and "QoS attainment" in out
+
+
+def test_simulate_allowable_json(capsys):
+    rc, out, _ = run_cli(capsys, "simulate", "--pool", "g4dn.xlarge=2", "--policy", "fcfs", "--json",
+                         "--n-queries", "2000")
+    doc = json.loads(out[out.index("{"):])
+    assert rc == 0 and 10 < doc["results"][0]["allowable_qps"] < 40
+
+
+# ---------------------------------------------------------------------------- live commands
+@pytest.mark.slow
+def test_serve_replay_then_run(tmp_path: Path, capsys):
+    eps = tmp_path / "eps.json"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kairos_sdk", "serve-replay", "--pool", "g4dn.xlarge=1,r5n.large=2",
+         "--write", str(eps), "--for-seconds", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (eps.exists() and eps.stat().st_size > 0) and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stdout.read()
+            time.sleep(0.1)
+        assert eps.exists(), "serve-replay wrote no endpoints file"
+        assert len(read_endpoints(eps)) == 3
+        rc, out, _ = run_cli(capsys, "run", str(eps), "--rate", "10", "--duration", "2", "--no-progress")
+        assert rc == 0 and "r5n.large" in out and "QoS attainment" in out
+        rc, out, _ = run_cli(capsys, "run", str(eps), "--rate", "10", "--duration", "1", "--json")
+        doc = json.loads(out[out.index("{"):])
+        assert doc["failed"] == 0 and doc["n_queries"] >= 1
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_run_against_dead_endpoints_is_one_line(tmp_path: Path, capsys):
+    eps = tmp_path / "eps.csv"
+    eps.write_text("type,url\nr5n.large,http://127.0.0.1:9\n")
+    rc, _, err = run_cli(capsys, "run", str(eps), "--rate", "5", "--duration", "1")
+    assert rc == 2 and err.startswith("kairos: error:") and "Traceback" not in err
+    assert "127.0.0.1:9" in err and "not ready" in err
+
+
+@pytest.mark.slow
+def test_demo_short(tmp_path: Path, capsys):
+    rc, out, _ = run_cli(capsys, "demo", "--duration", "8", "--time-scale", "0.5", "--out", str(tmp_path),
+                         "--no-progress")
+    assert rc == 0
+    assert "heterogeneous" in out and "homogeneous" in out and "Throughput at QoS" in out
+    assert (tmp_path / "kairos_demo_rm2.png").stat().st_size > 1000
+
+
+def test_python_dash_m(tmp_path: Path):
+    proc = subprocess.run([sys.executable, "-m", "kairos_sdk", "plan", "--budget", "oops"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "--budget" in proc.stderr

@@ -201,7 +201,7 @@ class ReplayEndpoint:
             app.router.add_get(base, self._model_meta)
             app.router.add_get(base + "/ready", self._model_ready)
             app.router.add_post(base + "/infer", self._infer)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.25)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
         try:
@@ -216,7 +216,7 @@ class ReplayEndpoint:
         return self.url
 
     async def stop(self) -> None:
-        """Stop gracefully (requests in progress may finish for up to a second)."""
+        """Stop gracefully (requests in progress get a quarter of a second to finish)."""
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()

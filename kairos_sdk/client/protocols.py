@@ -467,8 +467,8 @@ class TorchServeProtocol(InferenceProtocol):
             doc = doc["predictions"]
         try:
             arr = np.asarray(doc)
-        except (TypeError, ValueError) as exc:
-            raise ProtocolError(f"{resp.endpoint}: prediction reply is not an array ({exc})", endpoint=resp.endpoint) from None
+        except (TypeError, ValueError):
+            arr = np.empty(0, dtype=object)
         if arr.dtype == object:
             raise ProtocolError(f"{resp.endpoint}: prediction reply is not a rectangular numeric array", endpoint=resp.endpoint)
         return {"predictions": arr}

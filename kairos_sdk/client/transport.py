@@ -106,35 +106,40 @@ class Transport:
             async with session.request(req.method, req.url, data=req.body, headers=req.headers or None, timeout=timeout) as resp:
                 body = await resp.read()
                 return HttpResponse(resp.status, body, endpoint)
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+        except Exception as exc:
+            raise self._translate(exc, req, endpoint, timeout) from None
+
+    @staticmethod
+    def _translate(exc: Exception, req: HttpRequest, endpoint: str, timeout: aiohttp.ClientTimeout) -> Exception:
+        """aiohttp's exception → AttemptError carrying a kairos_sdk error (URLs shown without secrets)."""
+        if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
             t = timeout.total
-            raise AttemptError(
-                "timeout", EndpointTimeout(f"{endpoint}: no answer within {t:g} s (timeout_s)" if t else f"{endpoint}: timed out", endpoint=endpoint)
-            ) from None
-        except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as exc:
-            raise AttemptError(
-                "tls",
-                EndpointError(
-                    f"{endpoint}: TLS failed ({_reason(exc)}); pass verify=<CA bundle path> for a private CA, or verify=False for a trusted test server",
-                    endpoint=endpoint,
-                ),
-            ) from None
-        except aiohttp.ClientConnectorError as exc:
-            raise AttemptError("connect", EndpointError(f"{endpoint}: cannot connect ({_reason(exc)})", endpoint=endpoint)) from None
-        except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError):
-            raise AttemptError("client_error", EndpointError(f"{endpoint}: invalid URL", endpoint=endpoint)) from None
-        except aiohttp.ServerDisconnectedError:
-            raise AttemptError("connect", EndpointError(f"{endpoint}: the server closed the connection before answering", endpoint=endpoint)) from None
-        except (aiohttp.ClientError, OSError) as exc:
-            raise AttemptError("connect", EndpointError(f"{endpoint}: connection failed ({type(exc).__name__}: {_reason(exc)})", endpoint=endpoint)) from None
+            msg = f"{endpoint}: no answer within {t:g} s (timeout_s)" if t else f"{endpoint}: timed out"
+            return AttemptError("timeout", EndpointTimeout(msg, endpoint=endpoint))
+        if isinstance(exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError)):
+            msg = (f"{endpoint}: TLS failed ({_reason(exc, req.url)}); pass verify=<CA bundle path> for a private CA, "
+                   "or verify=False for a trusted test server")
+            return AttemptError("tls", EndpointError(msg, endpoint=endpoint))
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            return AttemptError("connect", EndpointError(f"{endpoint}: cannot connect ({_reason(exc, req.url)})", endpoint=endpoint))
+        if isinstance(exc, (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError)):
+            return AttemptError("client_error", EndpointError(f"{endpoint}: invalid URL", endpoint=endpoint))
+        if isinstance(exc, aiohttp.ServerDisconnectedError):
+            msg = f"{endpoint}: the server closed the connection before answering"
+            return AttemptError("connect", EndpointError(msg, endpoint=endpoint))
+        if isinstance(exc, (aiohttp.ClientError, OSError)):
+            msg = f"{endpoint}: connection failed ({type(exc).__name__}: {_reason(exc, req.url)})"
+            return AttemptError("connect", EndpointError(msg, endpoint=endpoint))
+        return exc
 
     def __repr__(self) -> str:
         return f"Transport(headers=[{', '.join(self._headers)}], verify={'on' if self._ssl is not False else 'off'}, limit={self._limit})"
 
 
-def _reason(exc: BaseException) -> str:
+def _reason(exc: BaseException, url: str) -> str:
     os_err = getattr(exc, "os_error", None)
     if os_err is not None and getattr(os_err, "strerror", None):
         return str(os_err.strerror)
     text = str(exc)
-    return text.split("] ", 1)[-1] if text else type(exc).__name__
+    text = text.split("] ", 1)[-1] if text else type(exc).__name__
+    return text.replace(url, display_url(url))

@@ -40,6 +40,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import aiohttp
 import numpy as np
@@ -810,7 +811,7 @@ class KairosClient:
                 return str(exc.error).removeprefix(self._labels[i] + ": ")
             reason = self.protocol.check_ready(resp)
             if reason is not None:
-                return f"{display_url(req.url)} answered {reason}"
+                return f"{req.method} {urlsplit(req.url).path} answered {reason}"
         return None
 
     async def _initial_readiness(self) -> list[str | None]:

@@ -171,6 +171,7 @@ class ReplayEndpoint:
         self._runner: web.AppRunner | None = None
         self._handlers: set[asyncio.Task] = set()
         self._late_s = 0.0
+        self._free_at = 0.0
         self.n_served = 0
         self.n_faulted = 0
         self.n_in_service = 0
@@ -325,7 +326,14 @@ class ReplayEndpoint:
             self.n_in_service += 1
             self.max_in_service = max(self.max_in_service, self.n_in_service)
             try:
-                t_start = time.perf_counter()
+                # Service starts when the request arrived or the previous one ended, so reading
+                # and decoding the request and encoding the reply happen inside the replayed
+                # service time rather than on top of it.
+                t_start = time.perf_counter() if self._slots is not None else max(t_arrive, self._free_at)
+                if hit and f.malformed:
+                    reply = web.Response(body=b'{"outputs": [{"name": "output-0", "data": [1, 2', content_type=_JSON)
+                else:
+                    reply = self._reply(request, doc, batch, rows, service_ms, t_start - t_arrive)
                 if delay_s > 0:
                     # The event loop wakes a sleeper a fraction of a millisecond late; aim that
                     # much early (a running estimate) so the replayed service time is the profile's.
@@ -336,6 +344,7 @@ class ReplayEndpoint:
                     late = time.perf_counter() - target
                     self._late_s = min(max(self._late_s + 0.2 * late, 0.0), 0.002)
                 t_end = time.perf_counter()
+                self._free_at = t_end
             finally:
                 self.n_in_service -= 1
         self.n_served += 1
@@ -343,7 +352,9 @@ class ReplayEndpoint:
         self.service_ms.append(service_ms)
         if hit and f.malformed:
             self.n_faulted += 1
-            return web.Response(body=b'{"outputs": [{"name": "output-0", "data": [1, 2', content_type=_JSON)
+        return reply
+
+    def _reply(self, request: web.Request, doc: Any, batch: int, rows: np.ndarray, service_ms: float, queued_s: float) -> web.Response:
         out = rows.astype(np.float32).reshape(batch, 1)
         scale = self.time_scale if self.time_scale > 0 else 1.0
         return _json({
@@ -354,7 +365,7 @@ class ReplayEndpoint:
             "parameters": {
                 "instance_type": self.instance_type,
                 "service_ms": service_ms,
-                "queue_ms": (t_start - t_arrive) * 1000.0 / scale,
+                "queue_ms": max(queued_s, 0.0) * 1000.0 / scale,
             },
         })
 

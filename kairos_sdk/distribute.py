@@ -518,28 +518,41 @@ class PaperPolicy:
         self._tix = ctx.type_index
         self._n = len(ctx.instance_types)
         self._qos = ctx.qos_ms
+        self._rows: dict[int, np.ndarray] = {}
+        self._ok = np.zeros(self._n, dtype=bool)
 
-    def decide(self, state: DispatchState) -> list[tuple[int, int]]:
-        free = state.idle
-        if len(free) == 0:
-            return []
+    def _row(self, batch: int) -> np.ndarray:
+        hit = self._rows.get(batch)
+        if hit is None:
+            hit = np.asarray(self._est.row(batch)[0])[self._tix]
+            self._rows[batch] = hit
+        return hit
+
+    def cost_matrix(self, state: DispatchState) -> np.ndarray:
+        """The paper's ``(rows, N)`` cost matrix at this decision point."""
         now = state.now_ms
-        p = min(len(state.pending_batch), self.window_factor * self._n)
-        batches = state.pending_batch[:p]
-        e = self._est.means(batches)[:, self._tix]  # (p, N) rounded ms
+        batches, arrivals = state.pending_lists()
+        p = min(len(batches), self.window_factor * self._n)
+        e = np.array([self._row(b) for b in batches[:p]])  # (p, N) rounded ms
         t_left = np.maximum(state.busy_until_ms - now, 0.0)
-        t_qos = self._qos - (now - state.pending_arrival_ms[:p])
+        t_qos = self._qos - (now - np.asarray(arrivals[:p]))
         t_qos = np.where(t_qos > 0, t_qos, 0.0)[:, None]
         done = t_left[None, :] + e
         cost = self._skew[None, :] * done
         resi = t_qos - done
         live = t_qos > 0
-        cost = np.where(live & (resi < 0), self.penalty_miss,
+        return np.where(live & (resi < 0), self.penalty_miss,
                         np.where(live & (resi - self.safeguard * self._qos < 0), self.penalty_close, cost))
-        rows, cols = linear_sum_assignment(cost)
-        ok = np.zeros(self._n, dtype=bool)
+
+    def decide(self, state: DispatchState) -> list[tuple[int, int]]:
+        free = state.idle_list
+        if not free or state.n_pending == 0:
+            return []
+        rows, cols = linear_sum_assignment(self.cost_matrix(state))
+        ok = self._ok
+        ok[:] = False
         ok[free] = True
-        return [(int(i), int(j)) for i, j in zip(rows, cols) if ok[j]]
+        return [(i, j) for i, j in zip(rows.tolist(), cols.tolist()) if ok[j]]
 
     def __repr__(self) -> str:
         return f"PaperPolicy(window={self.window_factor}N, safeguard={self.safeguard:.0%})"
@@ -587,7 +600,13 @@ class KairosPolicy:
     assigns_to_idle_only = True
 
     def __init__(self, *, feasible_q: float = 0.99, laxity_weight: float = 0.5, window: int | None = 256,
-                 method: str = "assignment") -> None:
+                 method: str = "assignment", wait_for_home: bool = False, home_margin_ms: float = 0.0,
+                 risky_cost: float | None = 1000.0, weights: dict | None = None, hopeless_q: bool | None = None) -> None:
+        self.hopeless_q = hopeless_q
+        self.risky_cost = risky_cost
+        self.weights = weights
+        self.wait_for_home = bool(wait_for_home)
+        self.home_margin_ms = float(home_margin_ms)
         if not (0.0 < feasible_q <= 1.0):
             raise KairosError(f"feasible_q must be a quantile in (0, 1], got {feasible_q!r}")
         if method not in ("assignment", "networkx"):
@@ -606,12 +625,17 @@ class KairosPolicy:
         self._tix = ctx.type_index.tolist()
         self._est = _Estimates(ctx, q=self.feasible_q)
         self._w = _speed_weights(ctx).tolist()
+        if self.weights:
+            self._w = [self._w[k] * self.weights.get(t, 1.0) for k, t in enumerate(ctx.type_names)]
         self._present = sorted(set(self._tix))
         self._qcache: dict[int, tuple] = {}
+        self._members = [[j for j, t in enumerate(self._tix) if t == k] for k in range(len(ctx.type_names))]
+        self._nf: list[float] | None = None
 
     def _query_row(self, batch: int) -> tuple:
-        """Static per-batch figures: (mean per type, q-latency per type, weighted-time
-        minus best weighted time per type (regret), best q-latency, best mean)."""
+        """Static per-batch figures: (mean per type, q-latency per type, regret per type
+        (speed-weighted time minus the least weighted time over the capable types), best
+        mean, home types (regret 0), least q-latency over the home types)."""
         hit = self._qcache.get(batch)
         if hit is None:
             mean, qv = self._est.row(batch)
@@ -619,23 +643,55 @@ class KairosPolicy:
             if not cap:
                 cap = self._present
             best_w = min(self._w[t] * mean[t] for t in cap)
-            regret = tuple(self._w[t] * mean[t] - best_w for t in range(len(mean)))
-            hit = (mean, qv, regret, min(qv[t] for t in cap), min(mean[t] for t in self._present))
+            regret = tuple(max(self._w[t] * mean[t] - best_w, 0.0) for t in range(len(mean)))
+            home = tuple(t for t in cap if regret[t] <= 1e-9)
+            hit = (mean, qv, regret, min(mean[t] for t in self._present), home, min(qv[t] for t in home))
             self._qcache[batch] = hit
         return hit
 
-    def _row_costs(self, batch: int, arrival: float, now: float, ctypes: list[int]) -> list[float]:
+    def _next_free(self, state: DispatchState) -> list[float]:
+        """Per type: estimated ms until its first instance frees (0 when one is idle)."""
+        busy = state.busy_until_ms.tolist()
+        now = state.now_ms
+        out = []
+        for members in self._members:
+            out.append(max(min(busy[j] for j in members) - now, 0.0) if members else np.inf)
+        return out
+
+    def _row_costs(self, batch: int, arrival: float, now: float, ctypes: list[int], state: DispatchState) -> list[float]:
         """Cost of one query on each of the given column types (``inf`` = not allowed),
         in integer microseconds so that every solver sees identical numbers."""
-        mean, qv, regret, best_q, best_mean = self._query_row(batch)
+        mean, qv, regret, best_mean, home, home_q = self._query_row(batch)
         qos = self._qos
         wait = now - arrival
-        if wait + best_mean > qos:  # hopeless: set aside, only for otherwise idle instances
+        if wait + (best_mean if self.hopeless_q is None else home_q) > qos:  # hopeless: set aside, only for otherwise idle instances
             return [float(round(1e9 + 1000.0 * self._w[t] * mean[t])) for t in ctypes]
-        lax = self.laxity_weight * (qos - wait - best_q)
         room = qos - wait
         inf = _FORBIDDEN
-        return [float(round(1000.0 * (regret[t] + lax))) if qv[t] <= room else inf for t in ctypes]
+        lw = self.laxity_weight
+        out = []
+        can_wait = None
+        risky = self.risky_cost
+        for t in ctypes:
+            q = qv[t]
+            if q > room:
+                if risky is not None and mean[t] <= room:
+                    out.append(float(round(1000.0 * (risky + regret[t]))))
+                else:
+                    out.append(inf)
+                continue
+            r = regret[t]
+            if r > 0.0 and self.wait_for_home:
+                if can_wait is None:
+                    nf = self._nf
+                    if nf is None:
+                        nf = self._nf = self._next_free(state)
+                    can_wait = room - min(nf[h] for h in home) - home_q >= self.home_margin_ms
+                if can_wait:
+                    out.append(inf)
+                    continue
+            out.append(float(round(1000.0 * (r + lw * (room - q)))))
+        return out
 
     def cost_matrix(self, state: DispatchState) -> tuple[np.ndarray, list[int]]:
         """The ``(P, I)`` cost matrix over the considered pending queries and the idle
@@ -645,7 +701,8 @@ class KairosPolicy:
         p = len(batches) if self.window is None else min(len(batches), self.window)
         ctypes = [self._tix[j] for j in cols]
         now = state.now_ms
-        rows = [self._row_costs(batches[i], arrivals[i], now, ctypes) for i in range(p)]
+        self._nf = None
+        rows = [self._row_costs(batches[i], arrivals[i], now, ctypes, state) for i in range(p)]
         return np.array(rows, dtype=float).reshape(p, len(cols)), cols
 
     def decide(self, state: DispatchState) -> list[tuple[int, int]]:
@@ -658,9 +715,10 @@ class KairosPolicy:
             # the first least-cost allowed pair (what min_cost_assignment returns).
             batches, arrivals = state.pending_lists()
             now = state.now_ms
+            self._nf = None
             if len(batches) == 1:
                 ctypes = [self._tix[j] for j in cols]
-                c = self._row_costs(batches[0], arrivals[0], now, ctypes)
+                c = self._row_costs(batches[0], arrivals[0], now, ctypes, state)
                 best, bj = _FORBIDDEN, -1
                 for j, v in enumerate(c):
                     if v < best:
@@ -670,7 +728,7 @@ class KairosPolicy:
             p = len(batches) if self.window is None else min(len(batches), self.window)
             best, bi = _FORBIDDEN, -1
             for i in range(p):
-                v = self._row_costs(batches[i], arrivals[i], now, ct)[0]
+                v = self._row_costs(batches[i], arrivals[i], now, ct, state)[0]
                 if v < best:
                     best, bi = v, i
             return [(bi, cols[0])] if bi >= 0 else []

@@ -107,6 +107,28 @@ async def test_the_same_policy_object_decides():
     assert policy.decisions >= 12
 
 
+class HesitantPolicy(FCFSPolicy):
+    """Holds every query back the first few times it is asked, even with all instances idle."""
+
+    name = "hesitant"
+
+    def __init__(self, refusals: int) -> None:
+        self.refusals = refusals
+
+    def decide(self, state):
+        if self.refusals > 0:
+            self.refusals -= 1
+            return []
+        return super().decide(state)
+
+
+async def test_a_policy_that_holds_queries_back_on_an_idle_pool_is_asked_again():
+    policy = HesitantPolicy(refusals=3)
+    async with serve_pool(POOL, RM2, model="rm2", time_scale=0.0) as live, client(live, policy=policy) as c:
+        reply = await asyncio.wait_for(c.infer(batch_size=10), 10)
+    assert reply.attempts == 1 and policy.refusals == 0
+
+
 @pytest.mark.parametrize("concurrency", [1, 2])
 async def test_per_instance_concurrency(concurrency):
     pool = Pool.from_counts({"t3.xlarge": 2})

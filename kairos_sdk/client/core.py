@@ -316,6 +316,9 @@ class KairosClient:
         self._served = np.zeros(n, dtype=np.int64)
         self._failed_attempts = np.zeros(n, dtype=np.int64)
         self._body_cache: dict[int, bytes] = {}
+        self._n_inflight = 0
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._idle_recheck_s = 0.01
         self._t0 = time.perf_counter()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -386,6 +389,8 @@ class KairosClient:
         self._probes.clear()
         if self._down_timer is not None:
             self._down_timer.cancel()
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         await self._transport.close()
@@ -594,7 +599,13 @@ class KairosClient:
                         continue
                     self._start_attempt(q, i)
                 if not stale:
-                    return
+                    break
+            if (d.n_pending and self._n_inflight == 0 and self._n_available and self._idle_timer is None
+                    and any(q.state == "pending" for q in self._queries.values())):
+                # Nothing is running, so no completion will come to trigger the next decision:
+                # a policy that held queries back gets asked again shortly.
+                assert self._loop is not None
+                self._idle_timer = self._loop.call_later(self._idle_recheck_s, self._idle_recheck)
         except Exception as exc:  # a policy bug must not strand queries
             log.exception("distribution policy %r failed", getattr(self.policy, "name", self.policy))
             err = KairosError(f"the distribution policy {getattr(self.policy, 'name', self.policy)!r} raised {type(exc).__name__}: {exc}")
@@ -602,12 +613,17 @@ class KairosClient:
                 if q.state in ("pending", "backoff"):
                     self._finish_failed(q, "policy", err, now=now)
 
+    def _idle_recheck(self) -> None:
+        self._idle_timer = None
+        self._pump()
+
     def _start_attempt(self, q: _Query, i: int) -> None:
         assert self._loop is not None
         q.state = "running"
         q.disp_instance = i
         q.attempts += 1
         q.tried.append(i)
+        self._n_inflight += 1
         q.task = self._loop.create_task(self._attempt(q, i))
 
     async def _attempt(self, q: _Query, i: int) -> None:
@@ -628,11 +644,13 @@ class KairosClient:
         except ProtocolError as exc:
             kind, err = "protocol", exc
         except asyncio.CancelledError:
+            self._n_inflight -= 1
             self._busy_real_s[i] += time.perf_counter() - t0
             self._release(q)
             raise
         except Exception as exc:  # a bug in a custom protocol: fail the query, keep going
             kind, err = "protocol", ProtocolError(f"{label}: {type(exc).__name__} while handling the reply: {exc}", endpoint=label)
+        self._n_inflight -= 1
         self._busy_real_s[i] += time.perf_counter() - t0
         if q.state != "running":  # ended meanwhile (closing)
             self._release(q)

@@ -378,3 +378,19 @@ async def test_a_session_is_shared_and_closed():
             await asyncio.gather(*(c.infer(batch_size=3) for _ in range(10)))
             assert c._transport._session is session
         assert session.closed
+
+
+def test_a_client_belongs_to_the_loop_it_started_in():
+    async def start():
+        async with serve_pool(POOL, RM2, model="rm2", time_scale=0.0) as live:
+            c = client(live)
+            await c.start()
+            return c
+
+    c = asyncio.run(start())
+
+    async def use():
+        await c.infer(batch_size=1)
+
+    with pytest.raises(KairosError, match="another event loop"):
+        asyncio.run(use())

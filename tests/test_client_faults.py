@@ -187,7 +187,7 @@ async def test_all_endpoints_down_at_start_is_a_clear_error():
             await asyncio.wait_for(client(down).start(), HANG_GUARD_S)
         for inst, url in zip(down, urls):
             assert f"{inst.id} at {url}" in str(info.value)
-        assert "cannot connect" in str(info.value)
+        assert "cannot connect (connection refused)" in str(info.value)
 
 
 async def test_one_endpoint_down_at_start_any_mode_serves_with_the_rest():

@@ -531,6 +531,15 @@ class KairosClient:
         if self._state != "open":
             hint = "use `async with KairosClient(...) as client:`" if self._state == "new" else "create a new KairosClient"
             raise KairosError(f"the client is {self._state}; {hint}")
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not self._loop:
+            raise KairosError(
+                "this client was started in another event loop; create and use it inside one loop "
+                "(one asyncio.run(...), or top-level await in Jupyter)"
+            )
 
     def _index(self, instance: int | str) -> int:
         if isinstance(instance, str):

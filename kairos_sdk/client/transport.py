@@ -7,6 +7,7 @@ Internal: users configure it through :class:`~kairos_sdk.client.KairosClient`.
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 from collections.abc import Mapping
 from urllib.parse import urlsplit, urlunsplit
@@ -138,6 +139,8 @@ class Transport:
 
 def _reason(exc: BaseException, url: str) -> str:
     os_err = getattr(exc, "os_error", None)
+    if os_err is not None and getattr(os_err, "errno", None):
+        return os.strerror(os_err.errno).lower()
     if os_err is not None and getattr(os_err, "strerror", None):
         return str(os_err.strerror)
     text = str(exc)

@@ -113,7 +113,7 @@ def test_debounce_defers_in_a_running_loop(planner):
 
 # ---------------------------------------------------------------------------- RunDashboard
 def test_dashboard_counts_by_hand():
-    d = RunDashboard(qos_ms=100, percentile=90)
+    d = RunDashboard(qos_ms=100, percentile=90, redraw_s=0)
     for ms in [10.0] * 8 + [200.0]:
         d.record(ms)
     d.record(None, failed=True)

@@ -1,6 +1,6 @@
 """Plan a pool from your own CSV files: measured latencies and a price list.
 
-    python examples/plan_from_csv.py [LATENCY_CSV PRICES_CSV] [--model rm2] [--budget 2.5]
+    python examples/plan_from_csv.py [LATENCY_CSV PRICES_CSV] [--model rm2] [--budget 2.5] [--small]
 
 Without arguments it uses the KAIROS AWS measurements when they are present (``$KAIROS_DATA``
 or ``../shared/data/kairos_aws`` beside the project); otherwise it writes a small CSV drawn from
@@ -61,6 +61,8 @@ def main() -> None:
     ap.add_argument("files", nargs="*", metavar="CSV", help="LATENCY_CSV PRICES_CSV")
     ap.add_argument("--model", default="rm2")
     ap.add_argument("--budget", type=float, default=2.5, help="USD per hour")
+    ap.add_argument("--small", action="store_true",
+                    help="plan from a small CSV drawn from the built-in profile even when the measurements are here")
     args = ap.parse_args()
 
     tmp = None
@@ -68,7 +70,7 @@ def main() -> None:
         lat, prices = map(Path, args.files)
     elif args.files:
         ap.error("give both LATENCY_CSV and PRICES_CSV, or neither")
-    elif (found := find_data()) is not None:
+    elif not args.small and (found := find_data()) is not None:
         lat, prices = found
     else:
         tmp = tempfile.TemporaryDirectory()
@@ -95,4 +97,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except ks.KairosError as exc:  # bad files or settings: say what to change, no traceback
+        raise SystemExit(f"plan_from_csv: error: {exc}") from None

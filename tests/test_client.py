@@ -279,6 +279,16 @@ async def test_cancelled_infer_frees_its_slot_and_ends_the_query():
         assert reply.instance_id == "t3.xlarge-0"
 
 
+async def test_query_cancelled_before_its_attempt_ran_frees_everything():
+    pool = Pool.from_counts({"t3.xlarge": 1})
+    async with serve_pool(pool, RM2, model="rm2", time_scale=0.0) as live, client(live) as c:
+        fut = c.submit(batch_size=10)  # started on the idle instance: its attempt task is created ...
+        fut.cancel()  # ... and cancelled before it ever ran
+        await asyncio.sleep(0)
+        assert c.n_outstanding == 0 and c._dispatcher.n_active == 0 and c._n_inflight == 0
+        assert (await asyncio.wait_for(c.infer(batch_size=10), 5)).attempts == 1
+
+
 async def test_cancelled_pending_query_never_reaches_an_endpoint():
     pool = Pool.from_counts({"t3.xlarge": 1})
     async with ReplayPool(pool, RM2, model="rm2", time_scale=0.5) as rp, client(rp.pool, time_scale=0.5) as c:

@@ -150,6 +150,7 @@ class _Query:
     tried: list[int] = field(default_factory=list)
     errors: list[tuple[str, KairosError]] = field(default_factory=list)
     disp_instance: int | None = None  # instance holding it as "running" in the dispatcher
+    inflight: bool = False  # counted in KairosClient._n_inflight
     task: asyncio.Task | None = None
     timer: asyncio.TimerHandle | None = None
 
@@ -633,7 +634,14 @@ class KairosClient:
         q.attempts += 1
         q.tried.append(i)
         self._n_inflight += 1
+        q.inflight = True
         q.task = self._loop.create_task(self._attempt(q, i))
+        q.task.add_done_callback(lambda _t, q=q: self._attempt_over(q))  # also when cancelled before it ran
+
+    def _attempt_over(self, q: _Query) -> None:
+        if q.inflight:
+            q.inflight = False
+            self._n_inflight -= 1
 
     async def _attempt(self, q: _Query, i: int) -> None:
         label = self._labels[i]
@@ -653,13 +661,13 @@ class KairosClient:
         except ProtocolError as exc:
             kind, err = "protocol", exc
         except asyncio.CancelledError:
-            self._n_inflight -= 1
+            self._attempt_over(q)
             self._busy_real_s[i] += time.perf_counter() - t0
             self._release(q)
             raise
         except Exception as exc:  # a bug in a custom protocol: fail the query, keep going
             kind, err = "protocol", ProtocolError(f"{label}: {type(exc).__name__} while handling the reply: {exc}", endpoint=label)
-        self._n_inflight -= 1
+        self._attempt_over(q)
         self._busy_real_s[i] += time.perf_counter() - t0
         if q.state != "running":  # ended meanwhile (closing)
             self._release(q)
@@ -733,20 +741,18 @@ class KairosClient:
             q.timer.cancel()
             q.timer = None
         task, q.task = q.task, None
-        if task is None or not cancel:
-            self._release(q)
+        self._release(q)  # at once, even if a cancelled attempt task never gets to run
         ids = tuple(self.pool[i].id for i in q.tried)
         self._resolve(q, QueryFailed(q.qid, str(err), kind, err, q.attempts, ids, now - q.arrival_ms, q.batch))
         if task is not None and cancel:
-            task.cancel()  # the task releases the dispatcher slot when it unwinds
+            task.cancel()
+            self._attempt_over(q)
 
     def _abandon(self, q: _Query, kind: str, reason: str) -> None:
         if q.state == "done":
             return
-        had_task = q.task is not None
         self._finish_failed(q, kind, EndpointError(f"query {q.qid}: {reason}"), now=self._now(), cancel=True)
-        if not had_task:
-            self._pump()
+        self._pump()  # its slot or its place in the queue is free
 
     def _combined_error(self, q: _Query) -> KairosError:
         last_kind, last = q.errors[-1]

@@ -217,3 +217,38 @@ async def test_wrong_model_is_a_client_error_not_retried_and_not_ejected():
         assert all(c.available.values())
         assert sum(s["failed_attempts"] for s in c.stats().values()) == 1
         assert_nothing_left(c)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+async def test_chaos_every_query_is_accounted_for_exactly_once(seed):
+    """Random 500s, malformed replies and stalls on every endpoint, plus one killed mid-run."""
+    pool = Pool.from_counts({"g4dn.xlarge": 1, "r5n.large": 2, "c5n.2xlarge": 1})
+    faults = {
+        0: Faults(status=500, probability=0.3),
+        1: Faults(malformed=True, probability=0.2),
+        2: Faults(extra_delay_ms=400, probability=0.2),
+    }
+    async with ReplayPool(pool, RM2, model="rm2", time_scale=0.05, seed=seed, faults=faults) as rp, \
+            client(rp.pool, timeout_s=0.15, seed=seed,
+                   retry=RetryPolicy(max_attempts=3, backoff_ms=1, probe_ms=10, max_probe_ms=50)) as c:
+
+        async def kill_later():
+            while rp[3].n_served < 4:
+                await asyncio.sleep(0.005)
+            await rp[3].kill()
+
+        killer = asyncio.create_task(kill_later())
+        res = await run(c, 100, rate=30.0, seed=seed)
+        await killer
+        failed = {k for k, _ in res.failures}
+        assert len(failed) == len(res.failures)  # each failure listed once
+        for k in range(res.n_queries):
+            if k in failed:
+                assert res.instance[k] == -1 and np.isnan(res.latencies_ms[k])
+            else:
+                assert res.instance[k] >= 0 and np.isfinite(res.latencies_ms[k])
+            assert 1 <= res.attempts[k] <= 3
+        assert res.n_failed == len(failed) and res.n_queries == 100
+        assert all(r.split(":")[0] in {"protocol", "server_error", "timeout", "connect", "unavailable"}
+                   for _, r in res.failures)
+        assert c.n_outstanding == 0

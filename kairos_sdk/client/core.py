@@ -58,6 +58,7 @@ from .transport import AttemptError, Transport, display_url
 __all__ = ["KairosClient", "QueryFailed", "Reply"]
 
 log = logging.getLogger("kairos_sdk.client")
+log.addHandler(logging.NullHandler())  # silent unless the application configures logging
 
 _BODY_CACHE_MAX = 1024
 
@@ -772,7 +773,8 @@ class KairosClient:
         self._available[i] = False
         self._n_available -= 1
         self._dispatcher.set_available(i, False)
-        log.warning("instance %s out of rotation: %s", self._labels[i], reason)
+        label = self._labels[i]
+        log.warning("%s out of rotation: %s", label, reason.removeprefix(label + ": ").removeprefix(label + " "))
         if i not in self._probes:
             self._probes[i] = self._loop.create_task(self._probe(i))
         if self._n_available == 0:
@@ -792,7 +794,7 @@ class KairosClient:
             self._down_timer.cancel()
             self._down_timer = None
         self._dispatcher.set_available(i, True)
-        log.info("instance %s back in rotation", self._labels[i])
+        log.info("%s back in rotation", self._labels[i])
         self._pump()
 
     async def _probe(self, i: int) -> None:

@@ -16,6 +16,7 @@ Examples
 
 from __future__ import annotations
 
+from . import defaults as defaults  # the paper's catalog, budget and QoS targets (ks.defaults)
 from .distribute import FCFSPolicy, KairosPolicy, LeastWorkPolicy, PaperPolicy, RoundRobinPolicy
 from .errors import (
     CatalogError,

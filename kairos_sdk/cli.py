@@ -321,7 +321,18 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         pool = s.pool(parse_pool(args.pool))
     else:
         pool = s.planner().plan(budget=args.budget).pool()
+    hint = None
+    if args.rate is None:  # the planner's estimate is a good first rate for the bisection
+        try:
+            hint = s.planner().predicted_qps(pool.counts) or None
+        except KairosError:
+            hint = None
     policies = list(POLICIES) if args.policy == "all" else [args.policy]
+    if not args.json:
+        print(f"kairos simulate — {pool!r}, {s.describe()}")
+        if args.rate is None:
+            print(f"allowable throughput: highest Poisson rate meeting QoS, {args.n_queries} queries x "
+                  f"{args.n_seeds} seed(s) per trial (bisection to 1%)…", flush=True)
     rows, docs = [], []
     for name in policies:
         pol = _policy(name)
@@ -333,8 +344,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
                          f"{r.qos_attainment:.2%}", "yes" if r.meets_qos else "no"])
             docs.append({"policy": name, **r.summary(), "meets_qos": r.meets_qos})
         else:
-            qps = allowable_throughput(pool, s.profile, s.workload, policy=pol, qos_ms=s.qos_ms,
-                                       percentile=s.percentile, seed=args.seed)
+            qps = float(allowable_throughput(pool, s.profile, s.workload, policy=pol, qos_ms=s.qos_ms,
+                                             percentile=s.percentile, seed=args.seed, n_seeds=args.n_seeds,
+                                             n_queries=args.n_queries, start_qps=hint))
             rows.append([name, f"{qps:.1f}"])
             docs.append({"policy": name, "allowable_qps": qps})
     if args.json:
@@ -342,7 +354,6 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
                           "qos_ms": s.qos_ms, "percentile": s.percentile, "results": docs},
                          indent=2, default=float))
         return 0
-    print(f"kairos simulate — {pool!r}, {s.describe()}")
     if args.rate is not None:
         _print_table(rows, ["policy", "rate qps", "throughput qps", "p99 ms", "QoS attainment", "meets QoS"])
     else:
@@ -686,7 +697,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="distribution policy, or 'all' to compare (default %(default)s)")
     q.add_argument("--rate", type=_positive(float, "--rate"), metavar="QPS", help="simulate one run at this rate")
     q.add_argument("--n-queries", type=_positive(int, "--n-queries"), default=20_000, metavar="N",
-                   help="queries per run with --rate (default %(default)s)")
+                   help="queries per simulated run (default %(default)s)")
+    q.add_argument("--n-seeds", type=_positive(int, "--n-seeds"), default=3, metavar="K",
+                   help="without --rate: seeds the allowable throughput is averaged over (default %(default)s)")
     q.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     q.add_argument("--json", action="store_true", help="print JSON")
     q.set_defaults(func=_cmd_simulate)

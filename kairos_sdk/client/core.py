@@ -525,6 +525,21 @@ class KairosClient:
             f"{qos}, concurrency={self.concurrency}, timeout_s={self.timeout_s:g}{auth}, {self._state})"
         )
 
+    def _repr_html_(self) -> str:
+        import html as _html
+
+        rows = "".join(
+            f"<tr><td>{_html.escape(k)}</td><td>{_html.escape(self.pool[i].type)}</td>"
+            f"<td>{'yes' if v['available'] else 'no'}</td><td>{v['served']}</td><td>{v['failed_attempts']}</td>"
+            f"<td>{v['busy_ms']:.0f}</td><td>{_html.escape(v['last_error'] or '')}</td></tr>"
+            for i, (k, v) in enumerate(self.stats().items())
+        )
+        return (
+            f"<table><caption>{_html.escape(repr(self))}</caption><tr><th>instance</th><th>type</th>"
+            f"<th>in rotation</th><th>served</th><th>failed attempts</th><th>busy ms</th><th>last error</th></tr>"
+            f"{rows}</table>"
+        )
+
     # ------------------------------------------------------------------ internals: submission
     def _now(self) -> float:
         return (time.perf_counter() - self._t0) * 1000.0 / self.time_scale

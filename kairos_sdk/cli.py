@@ -621,13 +621,15 @@ def _demo_plot(pools, results, s: _Setup, budget: float, out_dir: Path) -> Path:
     ax.set_ylabel(f"measured p{s.percentile:g} latency (ms)")
     ax.set_title("tail latency vs load (filled: QoS met)", fontsize=10)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, loc="lower right")
-    ax2.axhline(s.percentile, color="C3", ls="--", lw=1, label=f"target {s.percentile:g}%")
+    ax2.axhline(s.percentile, color="C3", ls="--", lw=1, label=f"target: {s.percentile:g}% within QoS")
     ax2.set_xlabel("offered load (queries/s)")
     ax2.set_ylabel(f"% of queries within {s.qos_ms:g} ms")
     ax2.set_title("QoS attainment vs load", fontsize=10)
     ax2.grid(alpha=0.3)
-    ax2.legend(fontsize=7, loc="lower left")
+    handles, labels = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    fig.legend(handles + h2[-1:], labels + l2[-1:], loc="lower center", ncol=2, fontsize=8,
+               bbox_to_anchor=(0.5, -0.12))
     fig.suptitle(f"kairos demo — {s.model}, live replay endpoints, budget ${budget:g}/h", fontsize=11)
     path = out_dir / f"kairos_demo_{s.model}.png"
     fig.savefig(path, dpi=110, bbox_inches="tight")

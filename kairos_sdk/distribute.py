@@ -81,6 +81,8 @@ class PolicyContext:
     concurrency : queries an instance serves at once.
     plan : the :class:`~kairos_sdk.planner.Plan` behind the pool, when known (its routing
         may guide a policy).
+    workload : the :class:`~kairos_sdk.Workload` expected, when known (its batch-size mix
+        may guide a policy).
     """
 
     instance_types: tuple[str, ...]
@@ -91,6 +93,7 @@ class PolicyContext:
     percentile: float
     concurrency: int
     plan: Any = None
+    workload: Any = None
 
     def estimate_ms(self, type_name: str, batch: Any, q: Any = "mean") -> np.ndarray:
         """Service-time estimate from the profile (extrapolated beyond the measured range)."""
@@ -277,6 +280,47 @@ def _speed_weights(ctx: PolicyContext, round_to: int | None = None) -> np.ndarra
     lat = np.maximum(lat, 1e-9)
     w = lat.min() / lat
     return np.round(w, round_to) if round_to is not None else w
+
+
+def _lp_weights(ctx: PolicyContext, batches: np.ndarray, probs: np.ndarray, q: float) -> np.ndarray | None:
+    """Shadow price of one ms on each type from the pool's fluid LP: maximize the total rate
+    ``lam`` with every batch size routed to types that serve it within QoS at quantile ``q``
+    and each type busy at most 100%. Returns the capacity duals scaled to a maximum of 1, or
+    None when the LP cannot be solved."""
+    from scipy.optimize import linprog
+
+    names = ctx.type_names
+    counts = np.bincount(ctx.type_index, minlength=len(names)).astype(float)
+    nb, nt = len(batches), len(names)
+    mean = np.array([ctx.profile.latency(t, batches, q="mean", extrapolate=True) for t in names])  # (T, B)
+    ok = np.array([ctx.profile.latency(t, batches, q=q, extrapolate=True) <= ctx.qos_ms for t in names])
+    orphan = ~ok.any(axis=0)
+    ok[:, orphan] = True  # nobody serves them in time: let any type take them
+    # variables: y[t, b] = rate of batch b on type t (qps), then lam
+    nv = nt * nb + 1
+    c = np.zeros(nv)
+    c[-1] = -1.0
+    a_ub = np.zeros((nt, nv))
+    for t in range(nt):
+        a_ub[t, t * nb:(t + 1) * nb] = mean[t] / 1000.0
+    b_ub = counts
+    a_eq = np.zeros((nb, nv))
+    for b in range(nb):
+        for t in range(nt):
+            a_eq[b, t * nb + b] = 1.0
+        a_eq[b, -1] = -probs[b]
+    bounds = [(0, None if ok[t, b] else 0) for t in range(nt) for b in range(nb)] + [(0, None)]
+    try:
+        res = linprog(c, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=np.zeros(nb), bounds=bounds, method="highs")
+    except (ValueError, np.linalg.LinAlgError):
+        return None
+    if res.status != 0 or res.ineqlin is None:
+        return None
+    duals = -np.asarray(res.ineqlin.marginals, dtype=float)
+    if not np.all(np.isfinite(duals)) or duals.max() <= 0:
+        return None
+    w = duals / duals.max()
+    return np.maximum(w, 0.05)
 
 
 _FORBIDDEN = np.inf
@@ -562,61 +606,83 @@ class PaperPolicy:
 class KairosPolicy:
     """Min-cost matching of pending queries to idle instances (the SDK's default policy).
 
-    At every decision point with an idle instance, the oldest ``window`` pending queries
-    are matched to the idle instances by a maximum-cardinality minimum-cost matching
-    (source → queries → instances → sink; networkx min-cost flow, or the exact assignment
-    fast path). Edge costs, in ms:
+    At every decision point with an idle instance, pending queries are matched to the idle
+    instances by a maximum-cardinality minimum-cost matching (source → queries → instances
+    → sink: :func:`networkx.max_flow_min_cost`, or the exact assignment fast path of
+    :func:`min_cost_assignment`). The central pending queue acts as one pooled queue per
+    instance type; instances never queue work locally. Edge costs, in ms:
 
-    * a query may go to an instance type only if it would still finish within QoS there
-      at the ``feasible_q`` quantile of the profile (``wait + latency_q <= qos_ms``);
-    * the cost of a feasible pair is its *regret* plus ``laxity_weight`` times the query's
-      laxity. Regret is the speed-weighted estimated service time on this type minus the
-      least speed-weighted time on any type of the pool able to serve that batch size in
-      time (weights: the fastest type's latency over this type's at the largest batch, so
-      time on fast instances is dearer). A batch size only the GPU serves in time thus
-      costs the GPU nothing, while a small query the CPUs serve well costs it extra: the
-      fast instance is the home of the batch sizes nobody else can serve and a
-      work-conserving filler otherwise. Laxity (``qos - wait - best latency``) orders
-      queries least-laxity first when there are more than idle instances;
-    * a query that can no longer meet QoS anywhere, even by the mean, is set aside: it
-      gets only a large constant cost plus its weighted time, so it is served only by
-      instances that would otherwise stay idle.
+    * **feasibility** — a query may go to a type only if it would still finish within QoS
+      there at the profile's ``feasible_q`` quantile (``wait + latency_q <= qos_ms``). A pair
+      that meets QoS only by the mean, on a type able to serve that batch size in time, is
+      *risky* and costs ``risky_cost`` extra (used only when no safe pair is left);
+    * **regret** — time on each type is priced by the shadow price of that type's time in
+      the pool's fluid LP (``weighting="lp"``, needs the workload; else, or with
+      ``weighting="speed"``, by speed: the fastest type's latency at the largest batch over
+      this type's), so time on fast instances is dearer. A pair costs its weighted time
+      minus the least weighted time over the types able to serve that batch size in time.
+      A batch size only the GPU serves in time thus costs the GPU nothing, while a small
+      query the CPUs serve well costs it extra: the fast instance is the home of the batch
+      sizes nobody else serves in time and a work-conserving filler otherwise;
+    * **laxity** — plus ``laxity_weight`` × (time left − latency on this type), so the
+      least-laxity queries go first and a type prefers the queries that barely fit it;
+    * **set aside** — a query that can no longer meet QoS anywhere, even by the mean, costs
+      a large constant plus its weighted time: it is served only by instances that would
+      otherwise stay idle, so late queries do not make others late.
 
     Parameters
     ----------
     feasible_q : profile quantile used to decide whether a pair meets QoS.
     laxity_weight : weight of the laxity term against regret.
-    window : most pending queries (oldest first) considered per decision; ``None`` = all.
-    method : ``"assignment"`` (exact fast path) or ``"networkx"`` (min-cost flow).
+    risky_cost : extra cost (ms) of a pair that meets QoS by the mean only; ``None`` forbids it.
+    weighting : ``"lp"`` (fluid-LP shadow prices, falls back to speed) or ``"speed"``.
+    weights : optional ``{type: factor}`` multiplying the weights (for experiments).
+    window : most pending queries considered per decision (half oldest, half youngest
+        when more are pending); ``None`` = all.
+    method : ``"assignment"`` (exact fast path) or ``"networkx"`` (min-cost flow); both
+        return a matching of the same total cost.
+    workload : batch-size mix for the LP weights when the dispatcher's context has none.
 
     Examples
     --------
     >>> from kairos_sdk.distribute import KairosPolicy
     >>> KairosPolicy()
-    KairosPolicy(feasible_q=0.99, laxity_weight=0.5, window=256, method='assignment')
+    KairosPolicy(feasible_q=0.9, laxity_weight=0.5, weighting='lp', method='assignment')
     """
 
     name = "kairos"
     assigns_to_idle_only = True
 
-    def __init__(self, *, feasible_q: float = 0.99, laxity_weight: float = 0.5, window: int | None = 256,
-                 method: str = "assignment", wait_for_home: bool = False, home_margin_ms: float = 0.0,
-                 risky_cost: float | None = 1000.0, weights: dict | None = None, hopeless_q: bool | None = None) -> None:
-        self.hopeless_q = hopeless_q
-        self.risky_cost = risky_cost
-        self.weights = weights
-        self.wait_for_home = bool(wait_for_home)
-        self.home_margin_ms = float(home_margin_ms)
-        if not (0.0 < feasible_q <= 1.0):
+    def __init__(
+        self,
+        *,
+        feasible_q: float = 0.9,
+        laxity_weight: float = 0.5,
+        risky_cost: float | None = 1000.0,
+        weighting: str = "lp",
+        weights: dict[str, float] | None = None,
+        window: int | None = 256,
+        method: str = "assignment",
+        workload: Any = None,
+    ) -> None:
+        if isinstance(feasible_q, bool) or not isinstance(feasible_q, (int, float)) or not (0.0 < feasible_q <= 1.0):
             raise KairosError(f"feasible_q must be a quantile in (0, 1], got {feasible_q!r}")
         if method not in ("assignment", "networkx"):
             raise KairosError(f"method must be 'assignment' or 'networkx', got {method!r}")
-        if window is not None and window < 1:
-            raise KairosError(f"window must be a positive number of queries or None, got {window!r}")
+        if weighting not in ("lp", "speed"):
+            raise KairosError(f"weighting must be 'lp' or 'speed', got {weighting!r}")
+        if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window < 2):
+            raise KairosError(f"window must be an integer >= 2 or None, got {window!r}")
+        if not (laxity_weight >= 0):
+            raise KairosError(f"laxity_weight must be >= 0, got {laxity_weight!r}")
         self.feasible_q = float(feasible_q)
         self.laxity_weight = float(laxity_weight)
+        self.risky_cost = None if risky_cost is None else float(risky_cost)
+        self.weighting = weighting
+        self.weights = dict(weights) if weights else None
         self.window = window
         self.method = method
+        self.workload = workload
         self.name = "kairos" if method == "assignment" else "kairos-networkx"
 
     def prepare(self, ctx: PolicyContext) -> None:
@@ -624,18 +690,22 @@ class KairosPolicy:
         self._qos = ctx.qos_ms
         self._tix = ctx.type_index.tolist()
         self._est = _Estimates(ctx, q=self.feasible_q)
-        self._w = _speed_weights(ctx).tolist()
+        w = _speed_weights(ctx)
+        wl = self.workload if self.workload is not None else getattr(ctx, "workload", None)
+        if self.weighting == "lp" and wl is not None:
+            lp = _lp_weights(ctx, np.asarray(wl.batch_sizes), np.asarray(wl.probs), self.feasible_q)
+            if lp is not None:
+                w = lp
         if self.weights:
-            self._w = [self._w[k] * self.weights.get(t, 1.0) for k, t in enumerate(ctx.type_names)]
+            w = np.array([w[k] * self.weights.get(t, 1.0) for k, t in enumerate(ctx.type_names)])
+        self.type_weights = dict(zip(ctx.type_names, np.asarray(w, dtype=float).tolist()))
+        self._w = list(self.type_weights.values())
         self._present = sorted(set(self._tix))
         self._qcache: dict[int, tuple] = {}
-        self._members = [[j for j, t in enumerate(self._tix) if t == k] for k in range(len(ctx.type_names))]
-        self._nf: list[float] | None = None
 
     def _query_row(self, batch: int) -> tuple:
-        """Static per-batch figures: (mean per type, q-latency per type, regret per type
-        (speed-weighted time minus the least weighted time over the capable types), best
-        mean, home types (regret 0), least q-latency over the home types)."""
+        """Static per-batch figures: (mean per type, q-latency per type, regret per type,
+        least mean over the pool's types, types able to serve the batch in time)."""
         hit = self._qcache.get(batch)
         if hit is None:
             mean, qv = self._est.row(batch)
@@ -644,66 +714,48 @@ class KairosPolicy:
                 cap = self._present
             best_w = min(self._w[t] * mean[t] for t in cap)
             regret = tuple(max(self._w[t] * mean[t] - best_w, 0.0) for t in range(len(mean)))
-            home = tuple(t for t in cap if regret[t] <= 1e-9)
-            hit = (mean, qv, regret, min(mean[t] for t in self._present), home, min(qv[t] for t in home))
+            hit = (mean, qv, regret, min(mean[t] for t in self._present), frozenset(cap))
             self._qcache[batch] = hit
         return hit
 
-    def _next_free(self, state: DispatchState) -> list[float]:
-        """Per type: estimated ms until its first instance frees (0 when one is idle)."""
-        busy = state.busy_until_ms.tolist()
-        now = state.now_ms
-        out = []
-        for members in self._members:
-            out.append(max(min(busy[j] for j in members) - now, 0.0) if members else np.inf)
-        return out
-
-    def _row_costs(self, batch: int, arrival: float, now: float, ctypes: list[int], state: DispatchState) -> list[float]:
+    def _row_costs(self, batch: int, arrival: float, now: float, ctypes: list[int]) -> list[float]:
         """Cost of one query on each of the given column types (``inf`` = not allowed),
         in integer microseconds so that every solver sees identical numbers."""
-        mean, qv, regret, best_mean, home, home_q = self._query_row(batch)
+        mean, qv, regret, best_mean, cap = self._query_row(batch)
         qos = self._qos
-        wait = now - arrival
-        if wait + (best_mean if self.hopeless_q is None else home_q) > qos:  # hopeless: set aside, only for otherwise idle instances
+        room = qos - (now - arrival)
+        if room < best_mean:  # hopeless: set aside, only for otherwise idle instances
             return [float(round(1e9 + 1000.0 * self._w[t] * mean[t])) for t in ctypes]
-        room = qos - wait
         inf = _FORBIDDEN
         lw = self.laxity_weight
-        out = []
-        can_wait = None
         risky = self.risky_cost
+        out = []
         for t in ctypes:
             q = qv[t]
-            if q > room:
-                if risky is not None and mean[t] <= room:
-                    out.append(float(round(1000.0 * (risky + regret[t]))))
-                else:
-                    out.append(inf)
-                continue
-            r = regret[t]
-            if r > 0.0 and self.wait_for_home:
-                if can_wait is None:
-                    nf = self._nf
-                    if nf is None:
-                        nf = self._nf = self._next_free(state)
-                    can_wait = room - min(nf[h] for h in home) - home_q >= self.home_margin_ms
-                if can_wait:
-                    out.append(inf)
-                    continue
-            out.append(float(round(1000.0 * (r + lw * (room - q)))))
+            if q <= room:
+                out.append(float(round(1000.0 * (regret[t] + lw * (room - q)))))
+            elif risky is not None and mean[t] <= room and t in cap:
+                out.append(float(round(1000.0 * (risky + regret[t]))))
+            else:
+                out.append(inf)
         return out
 
-    def cost_matrix(self, state: DispatchState) -> tuple[np.ndarray, list[int]]:
-        """The ``(P, I)`` cost matrix over the considered pending queries and the idle
-        instances (``inf`` = forbidden), and the idle instance indices (its columns)."""
+    def _rows(self, n: int) -> list[int]:
+        w = self.window
+        if w is None or n <= w:
+            return list(range(n))
+        return list(range(w // 2)) + list(range(n - (w - w // 2), n))
+
+    def cost_matrix(self, state: DispatchState) -> tuple[np.ndarray, list[int], list[int]]:
+        """The cost matrix over the considered pending queries (rows: their pending
+        indices) and the idle instances (columns), ``inf`` = forbidden."""
         cols = state.idle_list
         batches, arrivals = state.pending_lists()
-        p = len(batches) if self.window is None else min(len(batches), self.window)
+        rows = self._rows(len(batches))
         ctypes = [self._tix[j] for j in cols]
         now = state.now_ms
-        self._nf = None
-        rows = [self._row_costs(batches[i], arrivals[i], now, ctypes, state) for i in range(p)]
-        return np.array(rows, dtype=float).reshape(p, len(cols)), cols
+        m = [self._row_costs(batches[i], arrivals[i], now, ctypes) for i in rows]
+        return np.array(m, dtype=float).reshape(len(rows), len(cols)), rows, cols
 
     def decide(self, state: DispatchState) -> list[tuple[int, int]]:
         cols = state.idle_list
@@ -715,31 +767,27 @@ class KairosPolicy:
             # the first least-cost allowed pair (what min_cost_assignment returns).
             batches, arrivals = state.pending_lists()
             now = state.now_ms
-            self._nf = None
+            best, bi, bj = _FORBIDDEN, -1, -1
             if len(batches) == 1:
-                ctypes = [self._tix[j] for j in cols]
-                c = self._row_costs(batches[0], arrivals[0], now, ctypes, state)
-                best, bj = _FORBIDDEN, -1
+                c = self._row_costs(batches[0], arrivals[0], now, [self._tix[j] for j in cols])
                 for j, v in enumerate(c):
                     if v < best:
-                        best, bj = v, j
-                return [(0, cols[bj])] if bj >= 0 else []
-            ct = [self._tix[cols[0]]]
-            p = len(batches) if self.window is None else min(len(batches), self.window)
-            best, bi = _FORBIDDEN, -1
-            for i in range(p):
-                v = self._row_costs(batches[i], arrivals[i], now, ct, state)[0]
-                if v < best:
-                    best, bi = v, i
-            return [(bi, cols[0])] if bi >= 0 else []
-        cost, cols = self.cost_matrix(state)
+                        best, bi, bj = v, 0, j
+            else:
+                ct = [self._tix[cols[0]]]
+                for i in self._rows(len(batches)):
+                    v = self._row_costs(batches[i], arrivals[i], now, ct)[0]
+                    if v < best:
+                        best, bi, bj = v, i, 0
+            return [(bi, cols[bj])] if bi >= 0 else []
+        cost, rows, cols = self.cost_matrix(state)
         cap = state.free_slots[cols] if conc > 1 else None
         pairs = min_cost_assignment(cost, cap, method=self.method)
-        return [(i, cols[j]) for i, j in pairs]
+        return [(rows[i], cols[j]) for i, j in pairs]
 
     def __repr__(self) -> str:
         return (f"KairosPolicy(feasible_q={self.feasible_q:g}, laxity_weight={self.laxity_weight:g}, "
-                f"window={self.window}, method={self.method!r})")
+                f"weighting={self.weighting!r}, method={self.method!r})")
 
 
 # ---------------------------------------------------------------------------- dispatcher
@@ -754,6 +802,8 @@ class Dispatcher:
     qos_ms, percentile : the QoS target the policy aims at.
     concurrency : queries one instance serves at once (1 = a single-worker server).
     plan : optional plan behind the pool, passed to the policy.
+    workload : optional expected workload, passed to the policy (KairosPolicy prices
+        instance time with it).
     """
 
     def __init__(
@@ -766,6 +816,7 @@ class Dispatcher:
         percentile: float = 99.0,
         concurrency: int = 1,
         plan: Any = None,
+        workload: Any = None,
     ) -> None:
         if not isinstance(policy, Policy):
             raise SimulationError(f"policy must implement prepare() and decide(), got {type(policy).__name__}")
@@ -793,6 +844,7 @@ class Dispatcher:
             percentile=float(percentile),
             concurrency=concurrency,
             plan=plan,
+            workload=workload if workload is not None else getattr(plan, "workload", None),
         )
         self.policy = policy
         policy.prepare(self.ctx)

@@ -222,13 +222,14 @@ class _Draws:
 
 
 def _run(types: tuple[str, ...], profile: Profile, draws: _Draws, policy: Policy, *, rate: float, qos_ms: float,
-         percentile: float, concurrency: int, plan: Any, warmup: int, stop_on_fail: bool):
+         percentile: float, concurrency: int, plan: Any, warmup: int, stop_on_fail: bool, workload: Any = None):
     """The event loop. Returns (finish_ms, served_by, busy_ms, arrival_ms, ok) where ok is
     False when ``stop_on_fail`` cut a run that could no longer meet QoS."""
     n = len(draws.batch)
     arrival = draws.unit_arrival * (1000.0 / rate)  # unit draws have a 1 ms mean gap
     batch = draws.batch
-    disp = Dispatcher(policy, types, profile, qos_ms=qos_ms, percentile=percentile, concurrency=concurrency, plan=plan)
+    disp = Dispatcher(policy, types, profile, qos_ms=qos_ms, percentile=percentile, concurrency=concurrency, plan=plan,
+                      workload=workload)
     tix = disp.ctx.type_index.tolist()
     svc = [draws.service[t].tolist() for t in disp.ctx.type_names]
     finish = np.full(n, np.nan)
@@ -345,7 +346,7 @@ def simulate(
     draws = _Draws(types, profile, workload, int(n_queries), seed)
     finish, served, busy, arrival, _ = _run(
         types, profile, draws, policy, rate=rate, qos_ms=float(qos_ms), percentile=float(percentile),
-        concurrency=concurrency, plan=plan, warmup=int(warmup), stop_on_fail=False,
+        concurrency=concurrency, plan=plan, warmup=int(warmup), stop_on_fail=False, workload=workload,
     )
     ids = tuple(i.id for i in pool) if isinstance(pool, Pool) else tuple(i.id for i in Pool.from_counts(pool))
     w = int(warmup)
@@ -435,9 +436,9 @@ class ThroughputResult:
         return format(self.qps, spec)
 
 
-def _meets(types, profile, draws, policy, rate, qos_ms, percentile, concurrency, plan, warmup) -> bool:
+def _meets(types, profile, draws, policy, rate, qos_ms, percentile, concurrency, plan, warmup, workload) -> bool:
     _, _, _, _, ok = _run(types, profile, draws, policy, rate=rate, qos_ms=qos_ms, percentile=percentile,
-                          concurrency=concurrency, plan=plan, warmup=warmup, stop_on_fail=True)
+                          concurrency=concurrency, plan=plan, warmup=warmup, stop_on_fail=True, workload=workload)
     return ok
 
 
@@ -519,7 +520,7 @@ def allowable_throughput(
     policy = KairosPolicy() if policy is None else policy
     guess = float(start_qps) if start_qps else _capacity_guess(types, profile, workload) * 0.5
     args = dict(qos_ms=float(qos_ms), percentile=float(percentile), concurrency=concurrency, plan=plan,
-                warmup=int(warmup))
+                warmup=int(warmup), workload=workload)
     answers: list[float] = []
     runs = 0
     for s in range(n_seeds):

@@ -1,0 +1,348 @@
+"""Distribution policies and the dispatcher: a conformance suite run over every policy,
+the exactness of the assignment fast path against the networkx min-cost flow, and the
+paper's distributor rules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kairos_sdk import KairosError, Profile, SimulationError
+from kairos_sdk.distribute import (
+    Dispatcher,
+    DispatchState,
+    FCFSPolicy,
+    KairosPolicy,
+    LeastWorkPolicy,
+    PaperPolicy,
+    Policy,
+    RoundRobinPolicy,
+    min_cost_assignment,
+)
+
+POLICIES = [
+    FCFSPolicy,
+    RoundRobinPolicy,
+    LeastWorkPolicy,
+    PaperPolicy,
+    KairosPolicy,
+    lambda: KairosPolicy(method="networkx"),
+]
+POLICY_IDS = ["fcfs", "round-robin", "least-work", "paper", "kairos", "kairos-networkx"]
+
+
+@pytest.fixture(scope="module")
+def rm2() -> Profile:
+    return Profile.builtin("rm2")
+
+
+def _random_state(d: Dispatcher, rng: np.random.Generator, now: float) -> None:
+    """Fill a dispatcher with pending queries and start some of them."""
+    for k in range(int(rng.integers(1, 40))):
+        d.submit(k, int(rng.choice([10, 100, 200, 500, 900, 1000])), now - float(rng.uniform(0, 400)))
+    # start a random subset through FCFS-like direct assignment, bypassing the policy
+    n = len(d.ctx.instance_types)
+    busy = rng.random(n) < 0.6
+    pairs = [(k, i) for k, i in enumerate(np.flatnonzero(busy).tolist()) if k < d.n_pending]
+    d._apply(pairs)
+    d._start_ready(now - float(rng.uniform(0, 50)))
+    if n > 2:
+        d.set_available(int(rng.integers(n)), False)
+
+
+# ---------------------------------------------------------------------------- conformance
+@pytest.mark.parametrize("make", POLICIES, ids=POLICY_IDS)
+def test_policy_conforms_to_protocol(make):
+    pol = make()
+    assert isinstance(pol, Policy)
+    assert isinstance(pol.name, str) and pol.name
+    assert repr(pol)
+
+
+@pytest.mark.parametrize("make", POLICIES, ids=POLICY_IDS)
+@pytest.mark.parametrize("seed", range(12))
+def test_policy_never_assigns_twice_or_to_busy(make, seed, rm2):
+    rng = np.random.default_rng(seed)
+    types = list(rng.choice(["g4dn.xlarge", "r5n.large", "c5n.2xlarge", "t3.xlarge"], size=int(rng.integers(1, 12))))
+    pol = make()
+    d = Dispatcher(pol, types, rm2, qos_ms=350)
+    now = 1000.0
+    _random_state(d, rng, now)
+    state = d.state(now)
+    pairs = [(int(k), int(i)) for k, i in pol.decide(state)]
+    ks = [k for k, _ in pairs]
+    assert len(ks) == len(set(ks)), "a pending query was assigned twice"
+    assert all(0 <= k < state.n_pending for k in ks)
+    assert all(state.available[i] for _, i in pairs), "assigned to an instance out of rotation"
+    if getattr(pol, "assigns_to_idle_only", False):
+        idle = set(state.idle_list)
+        assert all(i in idle for _, i in pairs), "assigned to a busy single-worker instance"
+        # and at most one query per idle single-worker instance
+        insts = [i for _, i in pairs]
+        assert len(insts) == len(set(insts))
+    # The dispatcher accepts the decision and starts queries only on free instances.
+    before = {i for i in range(len(types)) if d.running[i]}
+    started = d.dispatch(now)
+    for _, i in started:
+        assert i not in before
+
+
+@pytest.mark.parametrize("make", POLICIES, ids=POLICY_IDS)
+def test_policy_with_nothing_to_do(make, rm2):
+    pol = make()
+    d = Dispatcher(pol, ["g4dn.xlarge", "r5n.large"], rm2, qos_ms=350)
+    assert d.dispatch(0.0) == []
+    d.set_available(0, False)
+    d.set_available(1, False)
+    d.submit(0, 100, 0.0)
+    assert d.dispatch(1.0) == []
+    assert d.n_pending == 1
+
+
+@pytest.mark.parametrize("make", POLICIES, ids=POLICY_IDS)
+def test_every_query_dispatched_and_finished(make, rm2):
+    """Drive a dispatcher by hand: every submitted query starts exactly once."""
+    pol = make()
+    d = Dispatcher(pol, ["g4dn.xlarge", "r5n.large", "r5n.large"], rm2, qos_ms=350)
+    started: dict[int, int] = {}
+    now = 0.0
+    running: list[tuple[float, int, int]] = []
+    for k in range(60):
+        now += 3.0
+        d.submit(k, [10, 200, 600, 1000][k % 4], now)
+        for qid, inst in d.dispatch(now):
+            assert qid not in started
+            started[qid] = inst
+            running.append((now + 30.0, qid, inst))
+        running.sort()
+        while running and running[0][0] <= now:
+            _, qid, inst = running.pop(0)
+            assert d.finish(qid, now) == inst
+            for q2, i2 in d.dispatch(now):
+                started[q2] = i2
+                running.append((now + 30.0, q2, i2))
+            running.sort()
+    while running or d.n_pending:
+        running.sort()
+        t, qid, inst = running.pop(0)
+        now = max(now, t)
+        d.finish_on(inst, qid)
+        for q2, i2 in d.dispatch(now):
+            assert q2 not in started
+            started[q2] = i2
+            running.append((now + 30.0, q2, i2))
+    assert sorted(started) == list(range(60))
+    assert d.n_active == 0
+
+
+# ---------------------------------------------------------------------------- exact fast path
+def _total(cost: np.ndarray, pairs) -> float:
+    return float(sum(cost[i, j] for i, j in pairs))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    p=st.integers(1, 9),
+    n=st.integers(1, 7),
+    seed=st.integers(0, 2**31 - 1),
+    forbid=st.floats(0.0, 0.7),
+    multi=st.booleans(),
+)
+def test_fast_path_equals_networkx_min_cost_flow(p, n, seed, forbid, multi):
+    rng = np.random.default_rng(seed)
+    cost = rng.integers(0, 50, size=(p, n)).astype(float)
+    cost[rng.random((p, n)) < forbid] = np.inf
+    cap = rng.integers(0, 3, size=n) if multi else None
+    a = min_cost_assignment(cost, cap, method="assignment")
+    b = min_cost_assignment(cost, cap, method="networkx")
+    assert len(a) == len(b), "both must find a maximum matching"
+    assert _total(cost, a) == _total(cost, b)
+    for pairs in (a, b):
+        rows = [i for i, _ in pairs]
+        assert len(rows) == len(set(rows))
+        assert all(np.isfinite(cost[i, j]) for i, j in pairs)
+        c = np.bincount([j for _, j in pairs], minlength=n)
+        assert np.all(c <= (np.ones(n) if cap is None else cap))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_kairos_fast_path_and_networkx_choose_equal_cost(seed, rm2):
+    rng = np.random.default_rng(seed)
+    types = ["g4dn.xlarge"] * 2 + ["r5n.large"] * 5 + ["c5n.2xlarge"] * 2
+    fast, slow = KairosPolicy(), KairosPolicy(method="networkx")
+    d1 = Dispatcher(fast, types, rm2, qos_ms=350)
+    d2 = Dispatcher(slow, types, rm2, qos_ms=350)
+    for d in (d1, d2):
+        _random_state(d, np.random.default_rng(seed), 1000.0)
+    s1, s2 = d1.state(1000.0), d2.state(1000.0)
+    cost, rows, cols = fast.cost_matrix(s1)
+    a, b = fast.decide(s1), slow.decide(s2)
+    col = {c: j for j, c in enumerate(cols)}
+    row = {r: i for i, r in enumerate(rows)}
+    assert len(a) == len(b)
+    assert _total(cost, [(row[i], col[c]) for i, c in a]) == _total(cost, [(row[i], col[c]) for i, c in b])
+    del rng
+
+
+def test_min_cost_assignment_rejects_bad_input():
+    with pytest.raises(SimulationError, match="2-d"):
+        min_cost_assignment(np.zeros(3))
+    with pytest.raises(SimulationError, match="capacity"):
+        min_cost_assignment(np.zeros((2, 2)), capacity=[1])
+    with pytest.raises(SimulationError, match="method"):
+        min_cost_assignment(np.zeros((2, 2)), method="magic")
+    assert min_cost_assignment(np.full((2, 2), np.inf)) == []
+
+
+# ---------------------------------------------------------------------------- KAIROS policy
+def test_kairos_sends_large_batch_to_gpu_and_small_to_cpu(rm2):
+    d = Dispatcher(KairosPolicy(), ["g4dn.xlarge", "r5n.large"], rm2, qos_ms=350)
+    d.submit(0, 1000, 0.0)  # no CPU serves 1000 within 350 ms at p99
+    d.submit(1, 100, 0.0)
+    got = dict(d.dispatch(0.0))
+    assert got == {0: 0, 1: 1}
+
+
+def test_kairos_sets_aside_hopeless_queries(rm2):
+    d = Dispatcher(KairosPolicy(), ["g4dn.xlarge"], rm2, qos_ms=350)
+    d.submit(0, 500, 0.0)     # already 400 ms old at decision time: cannot meet QoS
+    d.submit(1, 500, 390.0)   # fresh
+    assert d.dispatch(400.0) == [(1, 0)]
+    d.finish(1, 550.0)
+    assert d.dispatch(550.0) == [(0, 0)]  # served once nothing else needs the instance
+
+
+def test_kairos_rejects_bad_settings():
+    with pytest.raises(KairosError, match="feasible_q"):
+        KairosPolicy(feasible_q=1.5)
+    with pytest.raises(KairosError, match="method"):
+        KairosPolicy(method="simplex")
+    with pytest.raises(KairosError, match="window"):
+        KairosPolicy(window=0)
+    with pytest.raises(KairosError, match="weighting"):
+        KairosPolicy(weighting="price")
+    with pytest.raises(KairosError, match="laxity_weight"):
+        KairosPolicy(laxity_weight=-1)
+
+
+# ---------------------------------------------------------------------------- paper policy
+def test_paper_policy_waits_for_busy_fast_instance(rm2):
+    """Matched to a busy instance → the query stays pending (the paper's waiting rule)."""
+    pol = PaperPolicy()
+    d = Dispatcher(pol, ["g4dn.xlarge", "t3.xlarge"], rm2, qos_ms=350)
+    d.submit(0, 900, 0.0)
+    assert d.dispatch(0.0) == [(0, 0)]
+    d.submit(1, 900, 1.0)  # t3 misses QoS at 900 (cost 1000); the busy GPU is cheaper
+    assert d.dispatch(1.0) == []
+    assert d.n_pending == 1
+
+
+def test_paper_policy_costs(rm2):
+    pol = PaperPolicy()
+    d = Dispatcher(pol, ["g4dn.xlarge", "r5n.large"], rm2, qos_ms=350)
+    d.submit(0, 100, 0.0)
+    d.submit(1, 1000, 0.0)
+    cost = pol.cost_matrix(d.state(0.0))
+    skew = np.round(float(rm2.latency("g4dn.xlarge", 1000, q="mean")) / float(rm2.latency("r5n.large", 1000, q="mean")), 2)
+    e = np.round(float(rm2.latency("r5n.large", 100, q="mean")))
+    assert cost[0, 1] == pytest.approx(skew * e)
+    assert cost[0, 0] == pytest.approx(np.round(float(rm2.latency("g4dn.xlarge", 100, q="mean"))))
+    assert cost[1, 1] == 1000.0  # r5n misses 350 ms at batch 1000
+    # within 2% of QoS → 500
+    d2 = Dispatcher(PaperPolicy(), ["g4dn.xlarge"], rm2, qos_ms=350)
+    e_gpu = np.round(float(rm2.latency("g4dn.xlarge", 1000, q="mean")))
+    d2.submit(0, 1000, -(350 - e_gpu - 1.0))  # 1 ms of slack left < 7 ms safeguard
+    assert d2.policy.cost_matrix(d2.state(0.0))[0, 0] == 500.0
+
+
+def test_paper_policy_window_is_2n(rm2):
+    pol = PaperPolicy()
+    d = Dispatcher(pol, ["g4dn.xlarge", "r5n.large"], rm2, qos_ms=350)
+    for k in range(10):
+        d.submit(k, 100, 0.0)
+    assert pol.cost_matrix(d.state(0.0)).shape == (4, 2)
+
+
+# ---------------------------------------------------------------------------- dispatcher
+def test_dispatcher_rejects_bad_policy_and_inputs(rm2):
+    with pytest.raises(SimulationError, match="prepare"):
+        Dispatcher(object(), ["g4dn.xlarge"], rm2, qos_ms=350)  # type: ignore[arg-type]
+    with pytest.raises(KairosError, match="no latency profile"):
+        Dispatcher(FCFSPolicy(), ["p3.2xlarge"], rm2, qos_ms=350)
+    with pytest.raises(SimulationError, match="qos_ms"):
+        Dispatcher(FCFSPolicy(), ["g4dn.xlarge"], rm2, qos_ms=0)
+    with pytest.raises(SimulationError, match="concurrency"):
+        Dispatcher(FCFSPolicy(), ["g4dn.xlarge"], rm2, qos_ms=350, concurrency=0)
+    with pytest.raises(SimulationError, match="at least one instance"):
+        Dispatcher(FCFSPolicy(), [], rm2, qos_ms=350)
+
+
+class _Twice:
+    name = "twice"
+
+    def prepare(self, ctx):
+        pass
+
+    def decide(self, state):
+        return [(0, 0), (0, 1)]
+
+
+class _Unavailable:
+    name = "bad-instance"
+
+    def prepare(self, ctx):
+        pass
+
+    def decide(self, state):
+        return [(0, 5)]
+
+
+def test_dispatcher_refuses_double_or_bad_assignment(rm2):
+    d = Dispatcher(_Twice(), ["r5n.large", "r5n.large"], rm2, qos_ms=350)
+    d.submit(0, 10, 0.0)
+    with pytest.raises(SimulationError, match="twice"):
+        d.dispatch(0.0)
+    d = Dispatcher(_Unavailable(), ["r5n.large", "r5n.large"], rm2, qos_ms=350)
+    d.submit(0, 10, 0.0)
+    with pytest.raises(SimulationError, match="unavailable"):
+        d.dispatch(0.0)
+    d = Dispatcher(FCFSPolicy(), ["r5n.large"], rm2, qos_ms=350)
+    d.submit(0, 10, 0.0)
+    with pytest.raises(SimulationError, match="already submitted"):
+        d.submit(0, 10, 0.0)
+    with pytest.raises(SimulationError, match="not running"):
+        d.finish(0, 1.0)
+
+
+def test_dispatcher_local_queues_and_requeue(rm2):
+    d = Dispatcher(RoundRobinPolicy(), ["r5n.large", "r5n.large"], rm2, qos_ms=350)
+    for k in range(4):
+        d.submit(k, 100, k * 1e-3)
+    assert d.dispatch(0.0) == [(0, 0), (1, 1)]
+    st0 = d.state(0.0)
+    assert st0.queue_len.tolist() == [1, 1]
+    est = float(rm2.latency("r5n.large", 100, q="mean"))
+    assert st0.busy_until_ms.tolist() == pytest.approx([2 * est, 2 * est])
+    # taking instance 1 out returns its queued query to the pending queue
+    assert d.set_available(1, False) == [3]
+    assert d.pending_ids == (3,)
+    # the running query on 1 fails and is requeued ahead of younger queries
+    d.requeue(1, 1)
+    assert d.pending_ids == (1, 3)
+    assert d.finish(0, est) == 0
+    assert d.dispatch(est) == [(2, 0)]  # and 1, 3 queue behind it on the only instance left
+    assert d.state(est).queue_len.tolist() == [2, 0]
+    d.set_available(1, True)
+    d.submit(9, 100, est)
+    assert d.dispatch(est) == [(9, 1)]
+
+
+def test_dispatch_state_views():
+    s = DispatchState(now_ms=5.0, pending_batch=np.array([10]), pending_arrival_ms=np.array([1.0]),
+                      busy_until_ms=np.array([0.0, 9.0]), free_slots=np.array([1, 0]),
+                      queue_len=np.array([0, 0]), available=np.array([True, True]))
+    assert s.idle.tolist() == [0]
+    assert s.pending_lists() == ([10], [1.0])
+    assert "1 pending" in repr(s)

@@ -38,6 +38,8 @@ from __future__ import annotations
 
 import html
 import math
+import os
+import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -58,6 +60,33 @@ _TOL = 1e-9
 # HiGHS settings measured fastest on this model (benchmarks/planner_speed.py): the sub-MIP
 # heuristics and restarts cost more than they save on these small, LP-heavy MILPs.
 _HIGHS_OPTIONS: dict[str, Any] = {"mip_heuristic_effort": 0.0, "mip_allow_restart": False}
+
+
+_HIGHS_QUIET = False
+
+
+def _quiet_highs_banner() -> None:
+    """HiGHS prints a banner to file descriptor 1 once per process, before any option can
+    switch it off; create the first instance with that descriptor pointed at /dev/null."""
+    global _HIGHS_QUIET
+    if _HIGHS_QUIET:
+        return
+    _HIGHS_QUIET = True
+    try:
+        import highspy
+
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except Exception:  # no real stdout (some notebook frontends): leave it be
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
 
 
 # ---------------------------------------------------------------------------- headroom
@@ -580,7 +609,8 @@ class Planner:
         params: dict[str, Any] = {"nmax": nmax}
         cand = np.flatnonzero(m.eligible.any(axis=0) & droppable) if m.eps > 0 else np.array([], dtype=int)
         y = None
-        if m.reserve.any() or len(cand):
+        dom = _dominance(m, droppable)
+        if m.reserve.any() or len(cand) or dom:
             y = cp.Variable(T, boolean=True, name="y")  # y_i = [n_i >= 1]
             cons += [n >= y, n <= cp.multiply(nmax, y)]
         cons += [A_cap @ x <= (n - cp.multiply(m.reserve, y) if m.reserve.any() else n)]
@@ -610,6 +640,14 @@ class Planner:
                 ]
         else:
             cons += [served == m.prob * lam]
+        # Dominance: when type j is at least as good as type i in every respect, some optimum
+        # rents i only once j is at its cap (n_j >= cap_j * y_i); uncapped j means i is never
+        # needed. These cuts remove symmetric and dominated branches.
+        for i, j in dom:
+            if np.isfinite(m.cap[j]):
+                cons.append(n[j] >= m.cap[j] * y[i])
+            else:
+                cons.append(n[i] == 0)
         if mode == "max_qps":
             budget = cp.Parameter(nonneg=True, name="budget")
             params["budget"] = budget
@@ -627,6 +665,7 @@ class Planner:
     def _solve(self, mode: str, values: Mapping[str, float | np.ndarray]) -> tuple[np.ndarray | None, str, float]:
         import cvxpy as cp
 
+        _quiet_highs_banner()
         prob, n, lam, params = self._problem(mode)
         for k, v in values.items():
             if k in params:
@@ -967,6 +1006,34 @@ def _droppable(m: _Model) -> np.ndarray:
     for b in range(K):
         sub = ~np.any(el & ~el[:, [b]], axis=0)  # classes b' with E_b' subset of E_b
         out[b] = m.prob[sub].sum() <= m.eps + 1e-12
+    return out
+
+
+def _dominance(m: _Model, droppable: np.ndarray) -> list[tuple[int, int]]:
+    """Pairs ``(i, j)``: type ``j`` dominates type ``i`` — no dearer, eligible for every batch
+    class ``i`` is (and for the same classes that may go unserved), no slower on any of
+    them, and keeps no reserve. Swapping an ``i`` instance for a ``j`` one then never lowers
+    the rate nor raises the cost; ties between identical types are broken by index so the
+    relation is a strict order and all cuts hold together in some optimal solution."""
+    out = []
+    T = m.n_types
+    cand = droppable & m.eligible.any(axis=0) if m.eps > 0 else np.zeros(m.n_classes, dtype=bool)
+    for i in range(T):
+        for j in range(T):
+            if i == j or m.reserve[j] > 0 or m.price[j] > m.price[i] * (1 + 1e-12):
+                continue
+            ei, ej = m.eligible[i], m.eligible[j]
+            if np.any(ei & ~ej) or np.any((ei ^ ej) & cand):
+                continue
+            if np.any(m.coef[j, ei] > m.coef[i, ei] * (1 + 1e-12)):
+                continue
+            strictly = (m.price[j] < m.price[i] or np.any(ej & ~ei) or np.any(m.coef[j, ei] < m.coef[i, ei])
+                        or m.reserve[j] < m.reserve[i] or m.cap[j] > m.cap[i])
+            if not strictly and j > i:
+                continue  # identical types (or j no better): keep one direction only
+            if not strictly and m.cap[j] < m.cap[i]:
+                continue
+            out.append((i, j))
     return out
 
 

@@ -184,7 +184,8 @@ class KairosClient:
         placeholder is used (fine for FCFS).
     qos_ms, percentile : the latency target (default: none, every reply counts as on time).
     concurrency : queries in flight per instance (1 = a single-worker server).
-    timeout_s : per-request timeout in seconds (real time).
+    timeout_s : per-request timeout in seconds (real time; default 10). A request without a
+        complete answer by then fails with kind ``"timeout"`` and is retried elsewhere.
     retry : a :class:`RetryPolicy` (default: 3 attempts on connection errors, 5xx, timeouts).
     token : bearer token sent as ``Authorization: Bearer ...``; never shown in reprs or logs.
     headers : extra headers for every request (e.g. an API-key header); values never shown.
@@ -214,7 +215,7 @@ class KairosClient:
         qos_ms: float | None = None,
         percentile: float = 99.0,
         concurrency: int = 1,
-        timeout_s: float = 30.0,
+        timeout_s: float = 10.0,
         retry: RetryPolicy | None = None,
         token: str | None = None,
         headers: Mapping[str, str] | None = None,

@@ -320,8 +320,11 @@ def simulate(
     concurrency : queries an instance serves at once (``>1`` runs them in parallel, each at
         its sampled time, i.e. without slowdown).
     plan : the plan behind the pool, handed to the policy.
-    warmup : the first ``warmup`` queries are simulated but left out of ``RunResult``
-        statistics (their latencies stay in ``latencies_ms``; see ``extra["warmup"]``).
+    warmup : the first ``warmup`` queries are simulated but left out of the ``RunResult``
+        (``extra["warmup"]`` records how many).
+
+    ``extra`` also holds ``seed``, ``concurrency`` and ``service_ms`` (the true service time
+    of each query, so ``latencies_ms - extra["service_ms"]`` is its waiting time).
 
     Returns
     -------
@@ -351,6 +354,12 @@ def simulate(
     ids = tuple(i.id for i in pool) if isinstance(pool, Pool) else tuple(i.id for i in Pool.from_counts(pool))
     w = int(warmup)
     start = float(arrival[w]) if w else 0.0
+    # the true service time of every query on the instance that served it
+    service = np.full(len(finish), np.nan)
+    inst_type = np.array([draws.names.index(t) for t in types])
+    ok = served >= 0
+    svc = np.stack([draws.service[t] for t in draws.names])
+    service[ok] = svc[inst_type[served[ok]], np.flatnonzero(ok)]
     return RunResult(
         latencies_ms=(finish - arrival)[w:],
         batch=draws.batch[w:],
@@ -365,7 +374,7 @@ def simulate(
         rate_qps=rate,
         policy=getattr(policy, "name", type(policy).__name__),
         source="simulated",
-        extra={"seed": seed, "warmup": w, "concurrency": concurrency},
+        extra={"seed": seed, "warmup": w, "concurrency": concurrency, "service_ms": service[w:]},
     )
 
 

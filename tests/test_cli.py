@@ -239,11 +239,22 @@ def test_run_against_dead_endpoints_is_one_line(tmp_path: Path, capsys):
 
 @pytest.mark.slow
 def test_demo_short(tmp_path: Path, capsys):
-    rc, out, _ = run_cli(capsys, "demo", "--duration", "8", "--time-scale", "0.5", "--out", str(tmp_path),
-                         "--no-progress")
+    rc, out, _ = run_cli(capsys, "demo", "--duration", "8", "--out", str(tmp_path), "--no-progress")
     assert rc == 0
     assert "heterogeneous" in out and "homogeneous" in out and "throughput at QoS" in out
     assert (tmp_path / "kairos_demo_rm2.png").stat().st_size > 1000
+
+
+def test_demo_bad_time_scale(capsys):
+    rc, _, err = run_cli(capsys, "demo", "--time-scale", "fast")
+    assert_one_line_error(rc, err, "--time-scale")
+
+
+def test_bench_list_and_quick(capsys):
+    rc, out, _ = run_cli(capsys, "bench", "list")
+    assert rc == 0 and out.startswith("quick")
+    rc, out, _ = run_cli(capsys, "bench", "--n-queries", "1500")
+    assert rc == 0 and "planned" in out and "homogeneous" in out and "simulated qps" in out
 
 
 def test_python_dash_m(tmp_path: Path):

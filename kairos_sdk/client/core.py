@@ -820,6 +820,8 @@ class KairosClient:
                 await asyncio.sleep(self.retry.probe_delay_ms(failures, self._rng) / 1000.0)
                 reason = await self._ready_reason(i)
                 if reason is None:
+                    reason = await self._canary_reason(i)
+                if reason is None:
                     self._restore(i)
                     return
                 self._last_error[i] = reason
@@ -827,6 +829,27 @@ class KairosClient:
         finally:
             if self._probes.get(i) is asyncio.current_task():
                 del self._probes[i]
+
+    async def _canary_reason(self, i: int) -> str | None:
+        """One small real query (batch 1, synthetic inputs): an endpoint whose readiness
+        calls answer but whose inference is stuck, failing (5xx) or malformed stays out. A 4xx
+        counts as healthy: the server answered promptly, it just disliked the synthetic input."""
+        label = self._labels[i]
+        req = self._infer_req[i]
+        try:
+            resp = await self._transport.send(type(req)(req.method, req.url, self._body_for_batch(1), req.headers), label, self._timeout)
+            if 400 <= resp.status < 500:
+                return None
+            if resp.status // 100 != 2:
+                return f"test query: {self._status_error(resp)[1]}".replace(label + " ", "", 1)
+            self.protocol.parse_infer(resp)
+        except AttemptError as exc:
+            return "test query: " + str(exc.error).removeprefix(label + ": ")
+        except KairosError as exc:
+            return "test query: " + str(exc).removeprefix(label + ": ")
+        except Exception as exc:  # a custom protocol's bug: keep the instance out, say why
+            return f"test query: {type(exc).__name__}: {exc}"
+        return None
 
     def _down_expired(self) -> bool:
         return (

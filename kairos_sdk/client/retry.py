@@ -14,8 +14,10 @@ A failed attempt has a *kind*:
 
 A query whose attempt fails with a kind in ``retry_on`` goes back to the pending queue
 (after a capped exponential backoff with jitter) while fewer than ``max_attempts`` attempts
-were made; the instance it failed on is taken out of rotation and probed back in with its
-own capped exponential backoff.
+were made; the instance it failed on is taken out of rotation and probed with its own capped
+exponential backoff: it comes back once its readiness calls answer *and* a small test query
+(batch 1) succeeds, so an endpoint that is up but fails, stalls or garbles inference stays
+out.
 
 Examples
 --------

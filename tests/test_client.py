@@ -91,6 +91,23 @@ async def test_run_returns_a_live_run_result_matching_simulate_query_for_query()
     assert 0 <= res.qos_attainment <= 1
 
 
+async def test_run_reports_each_query_to_on_result_and_survives_a_broken_hook():
+    seen = []
+
+    def hook(item):
+        seen.append(item)
+        if len(seen) == 2:
+            raise RuntimeError("dashboard bug")
+
+    async with serve_pool(POOL, RM2, model="rm2", time_scale=0.0) as live, client(live) as c:
+        res = await c.run(Workload.fixed(20), rate=300.0, n_queries=6, progress=False, on_result=hook)
+        with pytest.raises(KairosError, match="on_result"):
+            await c.run(Workload.fixed(20), rate=300.0, n_queries=1, on_result=42)
+    assert len(seen) == 6 and res.n_failed == 0
+    assert all(isinstance(x, Reply) for x in seen)
+    assert sorted(x.latency_ms for x in seen) == pytest.approx(sorted(res.latencies_ms))
+
+
 async def test_run_for_a_duration():
     async with serve_pool(POOL, RM2, model="rm2", time_scale=FAST) as live, client(live) as c:
         res = await c.run(Workload.fixed(50), rate=200.0, duration_s=0.2, progress=False)

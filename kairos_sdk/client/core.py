@@ -37,7 +37,7 @@ import math
 import random
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -459,13 +459,16 @@ class KairosClient:
         duration_s: float | None = None,
         seed: int | None = 0,
         progress: bool | None = None,
+        on_result: Callable[[Reply | QueryFailed], Any] | None = None,
     ) -> RunResult:
         """Open-loop Poisson load: queries of ``workload``'s batch sizes arrive at ``rate``
         queries/second (profile time), with synthetic inputs; returns a :class:`RunResult`
         (``source="live"``) comparable field by field with ``simulate``.
 
         Give ``n_queries`` or ``duration_s`` (seconds of arrivals, profile time). A
-        cancelled run ends its outstanding queries as failed and re-raises.
+        cancelled run ends its outstanding queries as failed and re-raises. ``on_result`` is
+        called with each query's :class:`Reply` or :class:`QueryFailed` as it ends (e.g. a
+        live dashboard); an exception it raises is logged and does not disturb the run.
         """
         self._check_open()
         if not isinstance(workload, Workload):
@@ -491,7 +494,10 @@ class KairosClient:
             batches, arrivals = batches[keep], arrivals[keep]
             if batches.size == 0:
                 raise KairosError(f"no query arrives within duration_s={duration_s} at rate {rate}; run longer or faster")
-        return await self._run_arrivals(batches.astype(np.int64), arrivals.astype(float), rate=float(rate), progress=progress)
+        if on_result is not None and not callable(on_result):
+            raise KairosError(f"on_result must be a callable taking a Reply or QueryFailed, got {type(on_result).__name__}")
+        return await self._run_arrivals(batches.astype(np.int64), arrivals.astype(float), rate=float(rate),
+                                        progress=progress, on_result=on_result)
 
     # ------------------------------------------------------------------ introspection
     @property
@@ -920,7 +926,8 @@ class KairosClient:
         return self.protocol.parse_infer(resp), dt * 1000.0 / self.time_scale
 
     # ------------------------------------------------------------------ internals: load runs
-    async def _run_arrivals(self, batches: np.ndarray, arrivals_ms: np.ndarray, *, rate: float, progress: bool | None) -> RunResult:
+    async def _run_arrivals(self, batches: np.ndarray, arrivals_ms: np.ndarray, *, rate: float, progress: bool | None,
+                            on_result: Callable[[Reply | QueryFailed], Any] | None = None) -> RunResult:
         n = int(batches.size)
         lat = np.full(n, np.nan)
         inst = np.full(n, -1, dtype=np.int64)
@@ -954,6 +961,11 @@ class KairosClient:
             remaining[0] -= 1
             if bar is not None:
                 bar.update(1)
+            if on_result is not None:
+                try:
+                    on_result(res)
+                except Exception:
+                    log.exception("on_result callback failed on query %d", res.query_id)
             if remaining[0] == 0 and not all_done.done():
                 all_done.set_result(None)
 

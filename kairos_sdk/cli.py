@@ -155,8 +155,21 @@ def _percentile(text: str) -> float:
     return v
 
 
+class _Formatter(argparse.HelpFormatter):
+    """Wraps one-paragraph descriptions; keeps multi-line texts (the examples) as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors that point at ``--help``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
@@ -697,6 +710,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="real seconds per profile second for the replay endpoints and the client; "
                         "default 'auto': 1, or slower than real time when a fast model's rates exceed "
                         f"{DEMO_MAX_REAL_QPS:g} requests/s")
+    q.epilog = 'examples:\n  kairos demo\n  kairos demo --model wnd --duration 30\n  kairos demo --profile latency.csv.gz --prices prices.csv --budget 3 --out plots/'
     q.set_defaults(func=_cmd_demo)
 
     # plan
@@ -709,6 +723,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead of a budget: the cheapest pool that sustains this rate")
     q.add_argument("--explain", action="store_true", help="say why these types and what binds")
     q.add_argument("--json", action="store_true", help="print the plan as JSON")
+    q.epilog = 'examples:\n  kairos plan\n  kairos plan --budget 1.5 --explain\n  kairos plan --target-qps 80 --json\n  kairos plan --model mymodel --profile latency.csv --prices prices.csv --qos 100'
     q.set_defaults(func=_cmd_plan)
 
     # simulate
@@ -729,6 +744,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="without --rate: seeds the allowable throughput is averaged over (default %(default)s)")
     q.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     q.add_argument("--json", action="store_true", help="print JSON")
+    q.epilog = 'examples:\n  kairos simulate\n  kairos simulate --pool g4dn.xlarge=1,r5n.large=13 --policy all --n-seeds 1\n  kairos simulate --pool g4dn.xlarge=4 --rate 40 --policy fcfs'
     q.set_defaults(func=_cmd_simulate)
 
     # run
@@ -747,6 +763,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     q.add_argument("--no-progress", action="store_true", help="no progress bar")
     q.add_argument("--json", action="store_true", help="print JSON")
+    q.epilog = 'examples:\n  kairos serve-replay --pool g4dn.xlarge=1,r5n.large=2 --write endpoints.json   # other terminal\n  kairos run endpoints.json --rate 20 --duration 10\n  kairos run my_servers.csv --model my-model --profile latency.csv --qos 100 --rate 50\n\n--model is also the model name the requests address on the endpoints.'
     q.set_defaults(func=_cmd_run)
 
     # serve-replay
@@ -764,6 +781,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--write", metavar="FILE", help="also write the endpoints as JSON for 'kairos run FILE'")
     q.add_argument("--for-seconds", type=_positive(float, "--for-seconds"), metavar="S",
                    help="stop after S seconds instead of waiting for Ctrl-C")
+    q.epilog = "examples:\n  kairos serve-replay                                  # the planned pool for the paper's setting\n  kairos serve-replay --pool g4dn.xlarge=1,r5n.large=2 --write endpoints.json --port 8100"
     q.set_defaults(func=_cmd_serve_replay)
 
     # bench
@@ -781,6 +799,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="queries per simulated trial in 'quick' (default %(default)s)")
     q.add_argument("--n-seeds", type=_positive(int, "--n-seeds"), default=1, metavar="K",
                    help="seeds averaged in 'quick' (default %(default)s)")
+    q.epilog = 'examples:\n  kairos bench\n  kairos bench --model dien --n-seeds 3 --n-queries 20000\n  kairos bench list\n  kairos bench planner_speed --repeats 3'
     q.set_defaults(func=_cmd_bench)
     return p
 

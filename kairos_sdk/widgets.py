@@ -346,11 +346,10 @@ class RunDashboard:
     """Live counters and a latency plot for a run of :meth:`KairosClient.run`.
 
     Start the run through the dashboard (``await dash.run(client, workload, rate=...)``): it
-    calls ``client.run`` and, while the run goes, polls the client every ``redraw_s`` seconds
-    (queries served and failed, in flight, instances in rotation, throughput) and redraws. When
-    the client offers a per-query hook (an ``on_result`` parameter of ``run``), every reply
-    also lands on the latency plot as it arrives; otherwise the plot fills in from the
-    :class:`~kairos_sdk.RunResult` when the run ends. :meth:`record` feeds it by hand.
+    calls ``client.run(..., on_result=dash.on_result)``, so every reply lands on the counters
+    and the latency plot as it arrives, and every ``redraw_s`` seconds it also polls the client
+    (in flight, instances in rotation). When the run ends it shows the exact figures of the
+    :class:`~kairos_sdk.RunResult`. :meth:`record` feeds it by hand.
 
     Parameters
     ----------
@@ -403,6 +402,7 @@ class RunDashboard:
         self.in_rotation = ""
         self.t0 = time.perf_counter()
         self.rate_trace: list[tuple[float, float]] = []  # (seconds, completed so far)
+        self.n_streamed = 0  # replies received through on_result
         self._served0 = 0
         self._last_draw = 0.0
         self._last_render = 0.0
@@ -456,8 +456,9 @@ class RunDashboard:
         self._maybe_redraw()
 
     def on_result(self, item: Any) -> None:
-        """Per-query hook: takes a ``Reply`` or ``QueryFailed`` (anything with ``ok`` and
-        ``latency_ms``)."""
+        """Per-query hook for ``client.run(on_result=...)``: takes a ``Reply`` or
+        ``QueryFailed`` (anything with ``ok`` and ``latency_ms``)."""
+        self.n_streamed += 1
         ok = getattr(item, "ok", True)
         self.record(getattr(item, "latency_ms", None), failed=not ok)
 

@@ -142,5 +142,6 @@ async def test_dashboard_follows_a_live_run():
     assert result.n_queries == 60
     assert dash.completed + dash.failed == 60
     assert len(dash.rate_trace) >= 1  # polled while the run went
+    assert dash.n_streamed == 60  # every reply arrived through client.run(on_result=...)
     assert dash.qos_attainment == pytest.approx(result.qos_attainment)
     assert dash.progress.value == 60

@@ -502,8 +502,8 @@ def allowable_throughput(
     n_queries : queries per trial run.
     rel_tol : relative width of the final bracket.
     start_qps : first rate tried (default: a capacity guess from the profile).
-    at_least : only the question "is the answer above this?" matters: a seed that fails at
-        ``at_least`` is reported as 0 without bisecting (used by searches over many pools).
+    at_least : only answers above this matter: when the first seed fails at ``at_least``
+        the search stops at once and reports 0 (one run; used by searches over many pools).
 
     Returns
     -------
@@ -540,11 +540,12 @@ def allowable_throughput(
             runs += 1
             return _meets(types, profile, draws, policy, r, **args)
 
-        if at_least is not None and not ok(float(at_least)):
+        screening = at_least is not None and not answers
+        if screening and not ok(float(at_least)):
             answers.append(0.0)
-            continue
-        start = float(at_least) if at_least is not None else (answers[-1] if answers else guess)
-        if at_least is not None or ok(start):
+            break
+        start = float(at_least) if screening else (answers[-1] if answers else guess)
+        if screening or ok(start):
             lo = start
             hi = lo * 1.25 if answers else lo * 2.0
             while ok(hi):

@@ -123,6 +123,7 @@ class PlannerWidget:
             np.round(np.linspace(max(cheapest, b0 / 5), 2 * b0, 8), 3))
         self._plans: dict[tuple, Any] = {}
         self._frontiers: dict[tuple, Any] = {}
+        self._pending: set[tuple] = set()
         self._planners: dict[tuple, Any] = {}
         self._handle: Any = None
         self.plan: Any = None
@@ -163,8 +164,6 @@ class PlannerWidget:
 
     def current_planner(self):
         """The planner for the selected model at the slider's QoS and percentile."""
-        from .planner import Planner
-
         key = self._key()
         p = self._planners.get(key)
         if p is None:
@@ -172,9 +171,16 @@ class PlannerWidget:
             if math.isclose(base.qos_ms, key[1]) and math.isclose(base.percentile, key[2]):
                 p = base
             else:
-                p = Planner(base.profile, base.catalog, base.workload, qos_ms=key[1], percentile=key[2])
+                p = self._new_planner(base, key)
             self._planners[key] = p
         return p
+
+    @staticmethod
+    def _new_planner(base, key: tuple):
+        from .planner import Planner
+
+        return Planner(base.profile, base.catalog, base.workload, qos_ms=key[1], percentile=key[2],
+                       headroom=base.headroom, max_classes=base.max_classes)
 
     def _on_model(self, _change: Any) -> None:
         """A new model: its planner's QoS target and percentile become the slider values."""
@@ -210,8 +216,7 @@ class PlannerWidget:
             if pkey not in self._plans:
                 self._plans[pkey] = planner.plan(budget=budget)
             self.plan = self._plans[pkey]
-            if key not in self._frontiers:
-                self._frontiers[key] = self._frontier(planner)
+            self._ensure_frontier(key)
             self.error = None
         except KairosError as exc:
             self.plan, self.error = None, str(exc)
@@ -225,6 +230,29 @@ class PlannerWidget:
         self.sim_result.value = "<i>Press Simulate to compare the plan with the best homogeneous pool.</i>"
         self.last_simulation = None
         self._draw()
+
+    def _ensure_frontier(self, key: tuple) -> None:
+        """Compute the frontier for ``key`` once: in a worker thread (with a planner of its own,
+        so no solver state is shared) when the kernel's loop runs, else right here."""
+        if key in self._frontiers or key in self._pending:
+            return
+        planner = self._new_planner(self.planners[key[0]], key)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._frontiers[key] = self._frontier(planner)
+            return
+        self._pending.add(key)
+        fut = loop.run_in_executor(None, self._frontier, planner)
+
+        def done(f: Any, key: tuple = key) -> None:
+            self._pending.discard(key)
+            if not f.cancelled() and f.exception() is None:
+                self._frontiers[key] = f.result()
+            if key == self._key():
+                self._draw()
+
+        fut.add_done_callback(done)
 
     def _frontier(self, planner) -> dict[str, list[float]]:
         from .baselines import homogeneous_best

@@ -145,3 +145,23 @@ async def test_dashboard_follows_a_live_run():
     assert dash.n_streamed == 60  # every reply arrived through client.run(on_result=...)
     assert dash.qos_attainment == pytest.approx(result.qos_attainment)
     assert dash.progress.value == 60
+
+
+def test_frontier_is_computed_off_the_loop(planner):
+    import asyncio
+
+    w = PlannerWidget(planner, debounce_s=0, budgets=[1.5, 2.5])
+
+    async def move():
+        w.qos.value = 300  # a new QoS: a new frontier, computed in a worker thread
+        key = w._key()
+        assert key in w._pending and key not in w._frontiers
+        assert w.plan is not None and w.plan.qos_ms == pytest.approx(300, rel=0.01)  # the plan is there at once
+        for _ in range(600):
+            if key not in w._pending:
+                break
+            await asyncio.sleep(0.05)
+        return key
+
+    key = asyncio.run(move())
+    assert key in w._frontiers and len(w._frontiers[key]["het_qps"]) == 2

@@ -711,7 +711,10 @@ class Planner:
             nmax = self._nmax_budget(budget)
             m = self._model
             cmin = np.array([m.coef[i][m.eligible[i]].min() for i in range(m.n_types)])
-            bigm = 1.01 * float(np.sum(nmax / cmin)) / max(1.0 - m.eps, 1e-9)
+            # an upper bound on the rate: the served share (1 - eps) fits in the capacity of
+            # what the budget buys, at best all of the type with most capacity per dollar
+            cap_bound = min(float(np.sum(nmax / cmin)), budget * float(np.max(1.0 / (m.price * cmin))))
+            bigm = 1.01 * cap_bound / max(1.0 - m.eps, 1e-9)
             counts, status, secs = self._solve("max_qps", {"budget": budget, "nmax": nmax, "bigm": bigm})
             return self._finish(counts, status, secs, t0, "max_qps", budget=budget, strict=strict)
         target_qps = _positive("target_qps", target_qps, "queries per second")

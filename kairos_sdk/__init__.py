@@ -65,7 +65,7 @@ __all__ = [
     "ThroughputResult",
     "Workload",
     "WorkloadError",
+    "__version__",
     "allowable_throughput",
     "simulate",
-    "__version__",
 ]

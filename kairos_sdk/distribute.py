@@ -384,17 +384,25 @@ def min_cost_assignment(
         row = np.where(cap > 0, cost[0], np.inf)
         j = int(np.argmin(row))
         return [(0, j)] if np.isfinite(row[j]) else []
+    if np.all(cap == 1):
+        return _lsa_pairs(cost)
     cols = np.repeat(np.arange(n), cap)
-    m = cost[:, cols]
+    return [(i, int(cols[j])) for i, j in _lsa_pairs(cost[:, cols])]
+
+
+def _lsa_pairs(m: np.ndarray) -> list[tuple[int, int]]:
+    """Max-cardinality min-cost matching on unit-capacity columns with ``inf`` forbidden:
+    forbidden pairs get a cost above any feasible total, so the rectangular assignment
+    first maximizes the number of allowed pairs, then minimizes their cost."""
     fin = np.isfinite(m)
     if fin.all():
         r, c = linear_sum_assignment(m)
-        return sorted((int(i), int(cols[j])) for i, j in zip(r, c))
+        return list(zip(r.tolist(), c.tolist()))
     span = float(np.abs(m[fin]).max()) if fin.any() else 1.0
-    big = (span + 1.0) * (min(p, len(cols)) + 1) * 4.0
-    m = np.where(fin, m, big)
-    r, c = linear_sum_assignment(m)
-    return sorted((int(i), int(cols[j])) for i, j in zip(r, c) if fin[i, j])
+    big = (span + 1.0) * (min(m.shape) + 1) * 4.0
+    r, c = linear_sum_assignment(np.where(fin, m, big))
+    keep = fin[r, c]
+    return list(zip(r[keep].tolist(), c[keep].tolist()))
 
 
 def _mcf_networkx(cost: np.ndarray, cap: np.ndarray) -> list[tuple[int, int]]:
@@ -700,8 +708,10 @@ class KairosPolicy:
             w = np.array([w[k] * self.weights.get(t, 1.0) for k, t in enumerate(ctx.type_names)])
         self.type_weights = dict(zip(ctx.type_names, np.asarray(w, dtype=float).tolist()))
         self._w = list(self.type_weights.values())
+        self._w_arr = np.asarray(self._w)
         self._present = sorted(set(self._tix))
         self._qcache: dict[int, tuple] = {}
+        self._tab = np.zeros((5, 128, len(ctx.type_names)))
 
     def _query_row(self, batch: int) -> tuple:
         """Static per-batch figures: (mean per type, q-latency per type, regret per type,
@@ -714,14 +724,23 @@ class KairosPolicy:
                 cap = self._present
             best_w = min(self._w[t] * mean[t] for t in cap)
             regret = tuple(max(self._w[t] * mean[t] - best_w, 0.0) for t in range(len(mean)))
-            hit = (mean, qv, regret, min(mean[t] for t in self._present), frozenset(cap))
+            capmask = [1.0 if t in cap else 0.0 for t in range(len(mean))]
+            bm = min(mean[t] for t in self._present)
+            # row id into the (4 + 1, rows, T) table used by the vectorized path
+            rid = len(self._qcache)
+            if rid >= self._tab.shape[1]:
+                grown = np.zeros((5, 2 * self._tab.shape[1], self._tab.shape[2]))
+                grown[:, :rid] = self._tab[:, :rid]
+                self._tab = grown
+            self._tab[:, rid] = [mean, qv, regret, capmask, [bm] * len(mean)]
+            hit = (mean, qv, regret, bm, frozenset(cap), rid)
             self._qcache[batch] = hit
         return hit
 
     def _row_costs(self, batch: int, arrival: float, now: float, ctypes: list[int]) -> list[float]:
         """Cost of one query on each of the given column types (``inf`` = not allowed),
         in integer microseconds so that every solver sees identical numbers."""
-        mean, qv, regret, best_mean, cap = self._query_row(batch)
+        mean, qv, regret, best_mean, cap, _ = self._query_row(batch)
         qos = self._qos
         room = qos - (now - arrival)
         if room < best_mean:  # hopeless: set aside, only for otherwise idle instances
@@ -754,8 +773,35 @@ class KairosPolicy:
         rows = self._rows(len(batches))
         ctypes = [self._tix[j] for j in cols]
         now = state.now_ms
-        m = [self._row_costs(batches[i], arrivals[i], now, ctypes) for i in rows]
-        return np.array(m, dtype=float).reshape(len(rows), len(cols)), rows, cols
+        if len(rows) * len(cols) <= 64:
+            m = [self._row_costs(batches[i], arrivals[i], now, ctypes) for i in rows]
+            return np.array(m, dtype=float).reshape(len(rows), len(cols)), rows, cols
+        return self._cost_matrix_np(batches, arrivals, rows, ctypes, now), rows, cols
+
+    def _cost_matrix_np(self, batches: list[int], arrivals: list[float], rows: list[int], ctypes: list[int],
+                        now: float) -> np.ndarray:
+        """Vectorized :meth:`_row_costs` over rows x types, expanded to the columns; the
+        same floating-point operations in the same order, so the same numbers."""
+        if not rows or not ctypes:
+            return np.full((len(rows), len(ctypes)), _FORBIDDEN)
+        qr = self._query_row
+        ids = [qr(batches[i])[5] for i in rows]
+        tab = self._tab[:, ids]  # (5, P, T)
+        mean, qv, regret, capm = tab[0], tab[1], tab[2], tab[3] > 0.5
+        best_mean = tab[4, :, 0]
+        room = self._qos - (now - np.asarray([arrivals[i] for i in rows], dtype=float))
+        r2 = room[:, None]
+        safe = qv <= r2
+        out = np.round(1000.0 * (regret + self.laxity_weight * (r2 - qv)))
+        if self.risky_cost is not None:
+            risky = (mean <= r2) & capm
+            out = np.where(safe, out, np.where(risky, np.round(1000.0 * (self.risky_cost + regret)), _FORBIDDEN))
+        else:
+            out = np.where(safe, out, _FORBIDDEN)
+        hopeless = room < best_mean
+        if hopeless.any():
+            out[hopeless] = np.round(1e9 + 1000.0 * self._w_arr[None, :] * mean[hopeless])
+        return out[:, ctypes]
 
     def decide(self, state: DispatchState) -> list[tuple[int, int]]:
         cols = state.idle_list
@@ -781,8 +827,11 @@ class KairosPolicy:
                         best, bi, bj = v, i, 0
             return [(bi, cols[bj])] if bi >= 0 else []
         cost, rows, cols = self.cost_matrix(state)
-        cap = state.free_slots[cols] if conc > 1 else None
-        pairs = min_cost_assignment(cost, cap, method=self.method)
+        if conc == 1 and self.method == "assignment":
+            pairs = _lsa_pairs(cost)
+        else:
+            cap = state.free_slots[cols] if conc > 1 else None
+            pairs = min_cost_assignment(cost, cap, method=self.method)
         return [(rows[i], cols[j]) for i, j in pairs]
 
     def __repr__(self) -> str:

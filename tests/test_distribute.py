@@ -346,3 +346,20 @@ def test_dispatch_state_views():
     assert s.idle.tolist() == [0]
     assert s.pending_lists() == ([10], [1.0])
     assert "1 pending" in repr(s)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_kairos_vectorized_costs_equal_scalar_costs(seed, rm2):
+    """Large decisions build the cost matrix with numpy; it must hold the very same numbers."""
+    rng = np.random.default_rng(seed)
+    types = list(rng.choice(["g4dn.xlarge", "r5n.large", "c5n.2xlarge", "t3.xlarge"], size=int(rng.integers(1, 20))))
+    pol = KairosPolicy(risky_cost=None if seed % 3 == 0 else 1000.0)
+    d = Dispatcher(pol, types, rm2, qos_ms=float(rng.choice([100, 350, 600])))
+    _random_state(d, rng, 1000.0)
+    st = d.state(1000.0)
+    cols = st.idle_list
+    b, a = st.pending_lists()
+    rows = pol._rows(len(b))
+    ct = [pol._tix[j] for j in cols]
+    scalar = np.array([pol._row_costs(b[i], a[i], 1000.0, ct) for i in rows]).reshape(len(rows), len(cols))
+    np.testing.assert_array_equal(scalar, pol._cost_matrix_np(b, a, rows, ct, 1000.0))

@@ -557,7 +557,7 @@ def allowable_throughput(
             lo = hi / (1.25 if answers else 2.0)
             while not ok(lo):
                 hi, lo = lo, lo / 2.0
-                if lo < 1e-6:
+                if lo < start * 1e-3:  # nothing meets the target (e.g. a batch size nobody serves in time)
                     lo = 0.0
                     break
         while lo > 0 and hi / lo > 1.0 + rel_tol:

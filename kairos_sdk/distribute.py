@@ -263,12 +263,6 @@ class _Estimates:
             self._cache[batch] = hit
         return hit
 
-    def means(self, batches: np.ndarray) -> np.ndarray:
-        """(P, T) mean estimates for an array of batch sizes."""
-        out = np.empty((len(batches), len(self._tabs)))
-        for k, b in enumerate(batches.tolist()):
-            out[k] = self.row(int(b))[0]
-        return out
 
 
 def _speed_weights(ctx: PolicyContext, round_to: int | None = None) -> np.ndarray:

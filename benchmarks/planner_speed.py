@@ -89,6 +89,18 @@ def main() -> None:
     print("\nsolve-time growth (median re-solve, paper budget): " + ", ".join(
         f"{n} types {t * 1000:.0f} ms" for n, label, t in scale_rows if label == "2.5"))
 
+    print("\n## 3. a frontier of 10 budgets: one planner re-solved through cvxpy Parameters vs a new planner per budget")
+    budgets = [1.0 + 0.25 * k for k in range(10)]
+    for label, prof, cat_n, qos in (("paper 4-type, rm2", Profile.builtin("rm2"), cat, 350.0),
+                                    ("synthetic 16-type", *synthetic_setting(16, seed=16, cap=20), 350.0)):
+        planner = Planner(prof, cat_n, wl, qos_ms=qos)
+        front, t_re = timed(lambda planner=planner: planner.frontier(budgets))
+        rebuilt, t_new = timed(lambda prof=prof, cat_n=cat_n, qos=qos: [
+            Planner(prof, cat_n, wl, qos_ms=qos).plan(budget=b, strict=False) for b in budgets])
+        assert all(abs(a.predicted_qps - b.predicted_qps) <= 1e-6 * max(b.predicted_qps, 1) for a, b in zip(front, rebuilt))
+        print(f"{label:20} frontier {t_re * 1000:6.0f} ms, rebuilt each time {t_new * 1000:6.0f} ms "
+              f"({t_new / t_re:.1f}x)")
+
 
 if __name__ == "__main__":
     main()

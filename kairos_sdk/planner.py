@@ -234,8 +234,12 @@ def _coef(mean_ms, tail_ms, eligible, headroom: Headroom, qos_ms: float) -> np.n
     return c
 
 
-def route(model: _Model, counts: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, str]:
+def route(model: _Model, counts: np.ndarray, *, tidy: bool = False) -> tuple[float, np.ndarray, np.ndarray, str]:
     """Fixed-count routing LP: the highest total rate the counts sustain.
+
+    With ``tidy``, among the routings reaching that rate pick one that minimizes the
+    price-weighted busy time (cheap instances take what they can, dear ones keep slack), so
+    the reported routing does not depend on which optimal vertex the solver lands on.
 
     Returns ``(lam, x (T, K), u (K,), status)``.
     """
@@ -273,6 +277,14 @@ def route(model: _Model, counts: np.ndarray) -> tuple[float, np.ndarray, np.ndar
     if res.status != 0 or res.x is None:  # pragma: no cover - the LP is always feasible (all zero)
         raise PlanningError(f"routing LP failed: {res.message}")
     lam = float(res.x[-1])
+    if tidy and lam > 0:
+        c2 = np.zeros(nv)
+        c2[:E] = model.coef[pt, pk] * model.price[pt]
+        bounds = [(0, None)] * (nv - 1) + [(lam * (1 - 1e-9), None)]
+        res2 = linprog(c2, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=np.zeros(K), bounds=bounds, method="highs")
+        if res2.status == 0 and res2.x is not None:
+            res = res2
+            lam = float(res.x[-1])
     x_full[pt, pk] = res.x[:E]
     u_full[drop] = res.x[E:E + D]
     return lam, x_full, u_full, "optimal"
@@ -848,7 +860,7 @@ class Planner:
 
     def _make_plan(self, vec, status, secs, t0, objective, *, budget=None, target_qps=None, model=None) -> Plan:
         m = self._model if model is None else model
-        lam, x, u, _ = route(m, vec)
+        lam, x, u, _ = route(m, vec, tidy=True)
         fluid = route(self._fluid(), vec)[0]
         on = np.flatnonzero(vec > 0)
         counts = {m.types[i]: int(vec[i]) for i in on}

@@ -420,3 +420,19 @@ def test_paper_setting_on_shared_data(shared_profile, model):
     assert "g4dn.xlarge" in plan.counts  # a GPU serves the large batches
     # the planner's pick is at least as good as the paper's in the planner's own model
     assert plan.predicted_qps >= planner.predicted_qps(counts) - 1e-6
+
+
+def test_identical_and_dominated_types_keep_the_optimum():
+    # Two identical CPU types (dominance cuts must keep one direction only) and a strictly
+    # worse, dearer copy; caps make the dominated types necessary at larger budgets.
+    prof = _linear_profile({"cpuA": (2.0, 1.0), "cpuB": (2.0, 1.0), "cpuC": (3.0, 1.2), "gpu": (20.0, 0.2)})
+    cat = Catalog.from_prices({"cpuA": 0.1, "cpuB": 0.1, "cpuC": 0.12, "gpu": 0.5},
+                              caps={"cpuA": 2, "cpuB": 3, "cpuC": 3, "gpu": 2})
+    wl = Workload.from_distribution({10: 0.5, 20: 0.3, 50: 0.15, 100: 0.05})
+    planner = Planner(prof, cat, wl, qos_ms=60)
+    for budget in (0.3, 0.6, 1.0, 1.5, 2.2):
+        ex = exhaustive(planner, budget)
+        plan = planner.plan(budget=budget, strict=False)
+        assert plan.predicted_qps == pytest.approx(ex.score, rel=1e-6)
+    big = planner.plan(budget=2.2)
+    assert big.counts.get("cpuC", 0) == 0 or (big.counts.get("cpuA") == 2 and big.counts.get("cpuB") == 3)

@@ -199,6 +199,7 @@ class _Setup:
         from .workload import Workload
 
         self.model = args.model
+        self.profile_path = args.profile
         self.profile = defaults.load_profile(args.profile, args.model)
         self.catalog = defaults.load_catalog(args.prices, self.profile.instance_types)
         self.workload = Workload.deeprecsys()
@@ -225,7 +226,7 @@ class _Setup:
         return Pool.from_counts(counts, self.catalog)
 
     def describe(self) -> str:
-        src = "built-in profile" if self.profile.source is None or "KAIROS" in str(self.profile.source) else self.profile.source
+        src = "built-in profile" if self.profile_path is None else f"profile {self.profile_path}"
         return f"model {self.model}, QoS p{self.percentile:g} <= {self.qos_ms:g} ms, {src}"
 
 
@@ -382,7 +383,20 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         _print_table(rows, ["policy", "rate qps", "throughput qps", "p99 ms", "QoS attainment", "meets QoS"])
     else:
         _print_table(rows, ["policy", "allowable throughput qps"])
+        if any(d["allowable_qps"] <= 0 for d in docs):
+            print(f"0 means the pool meets QoS at no rate under that policy. {_reach(pool, s)}")
     return 0
+
+
+def _reach(pool, s: _Setup) -> str:
+    """Which batch sizes each type of ``pool`` serves within QoS, and the share of queries above."""
+    parts = []
+    for t in pool.counts:
+        b = s.profile.max_batch(t, s.qos_ms, q=s.percentile / 100)
+        share = s.workload.probability(lo=b + 1)
+        parts.append(f"{t} serves batches up to {b} within {s.qos_ms:g} ms at p{s.percentile:g} "
+                     f"({share:.1%} of queries are larger)")
+    return "; ".join(parts) + "."
 
 
 # ---------------------------------------------------------------------------- live helpers
@@ -428,6 +442,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
         inst.append(Instance(f"{t}-{k}", t, u))
     pool = Pool(inst, s.catalog)
     policy = _policy(args.policy)
+    try:
+        bound = s.planner().fluid_bound(pool.counts)
+    except KairosError:
+        bound = None
+    if bound is not None and bound <= 1e-9:
+        print(f"kairos: warning: by the profile this pool meets QoS at no rate: {_reach(pool, s)}",
+              file=sys.stderr, flush=True)
+    elif bound is not None and args.rate > 1.2 * bound:
+        backlog_s = args.duration * (args.rate - bound) / max(bound, 1e-9)
+        print(f"kairos: warning: {args.rate:g} qps is above what this pool can serve within QoS even when busy "
+              f"all the time (~{bound:.0f} qps by the profile); queues will grow and the run needs about "
+              f"{backlog_s:.0f} s more to drain", file=sys.stderr, flush=True)
     progress = None if _progress_bars_wanted(args) else False
     r = asyncio.run(_drive(pool, s, policy=policy, rate=args.rate, duration_s=args.duration,
                            seed=args.seed, progress=progress))

@@ -629,8 +629,10 @@ class KairosPolicy:
     * **laxity** — plus ``laxity_weight`` × (time left − latency on this type), so the
       least-laxity queries go first and a type prefers the queries that barely fit it;
     * **set aside** — a query that can no longer meet QoS anywhere, even by the mean, costs
-      a large constant plus its weighted time: it is served only by instances that would
-      otherwise stay idle, so late queries do not make others late.
+      a large constant plus its weighted time, on the types able to serve its batch size in
+      time only: it is served only by instances that would otherwise stay idle, and never
+      occupies a slow instance for the long time a batch size beyond it takes, so late
+      queries do not make others late.
 
     Parameters
     ----------
@@ -738,7 +740,7 @@ class KairosPolicy:
         qos = self._qos
         room = qos - (now - arrival)
         if room < best_mean:  # hopeless: set aside, only for otherwise idle instances
-            return [float(round(1e9 + 1000.0 * self._w[t] * mean[t])) for t in ctypes]
+            return [float(round(1e9 + 1000.0 * self._w[t] * mean[t])) if t in cap else _FORBIDDEN for t in ctypes]
         inf = _FORBIDDEN
         lw = self.laxity_weight
         risky = self.risky_cost
@@ -794,7 +796,8 @@ class KairosPolicy:
             out = np.where(safe, out, _FORBIDDEN)
         hopeless = room < best_mean
         if hopeless.any():
-            out[hopeless] = np.round(1e9 + 1000.0 * self._w_arr[None, :] * mean[hopeless])
+            h = np.round(1e9 + 1000.0 * self._w_arr[None, :] * mean[hopeless])
+            out[hopeless] = np.where(capm[hopeless], h, _FORBIDDEN)
         return out[:, ctypes]
 
     def decide(self, state: DispatchState) -> list[tuple[int, int]]:

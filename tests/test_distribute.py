@@ -363,3 +363,15 @@ def test_kairos_vectorized_costs_equal_scalar_costs(seed, rm2):
     ct = [pol._tix[j] for j in cols]
     scalar = np.array([pol._row_costs(b[i], a[i], 1000.0, ct) for i in rows]).reshape(len(rows), len(cols))
     np.testing.assert_array_equal(scalar, pol._cost_matrix_np(b, a, rows, ct, 1000.0))
+
+
+def test_kairos_never_parks_a_late_large_query_on_a_slow_cpu(rm2):
+    """A set-aside query goes only to types able to serve its batch size in time: an idle
+    t3 (which misses 350 ms at batch 1000) must not be tied up with a late batch-1000 query."""
+    d = Dispatcher(KairosPolicy(), ["g4dn.xlarge", "t3.xlarge"], rm2, qos_ms=350)
+    d.submit(0, 1000, 0.0)
+    assert d.dispatch(0.0) == [(0, 0)]
+    d.submit(1, 1000, 1.0)
+    assert d.dispatch(400.0) == []  # late, the GPU is busy and the t3 may not take it
+    d.finish(0, 420.0)
+    assert d.dispatch(420.0) == [(1, 0)]

@@ -56,7 +56,6 @@ from .workload import Workload
 
 __all__ = ["Headroom", "Plan", "Planner"]
 
-_TOL = 1e-9
 # HiGHS settings measured fastest on this model (benchmarks/planner_speed.py): the sub-MIP
 # heuristics and restarts cost more than they save on these small, LP-heavy MILPs.
 _HIGHS_OPTIONS: dict[str, Any] = {"mip_heuristic_effort": 0.0, "mip_allow_restart": False}
@@ -889,7 +888,7 @@ class Planner:
             headroom=self.headroom.describe() if model is None else "custom",
             _explain={},
         )
-        plan._explain.update(self._explain_data(vec, x, lam, m, budget, compute_marginal=objective != "fixed"))
+        plan._explain.update(self._explain_data(vec, x, lam, m, budget, compute_marginal=True))
         return plan
 
     def _explain_data(self, vec, x, lam, m: _Model, budget, compute_marginal: bool) -> dict:

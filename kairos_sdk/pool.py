@@ -153,6 +153,12 @@ class Catalog(Mapping[str, InstanceType]):
         except KeyError:
             raise CatalogError(f"unknown instance type {name!r}; catalog has {', '.join(self._types)}") from None
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._types
+
+    def get(self, name: str, default: InstanceType | None = None) -> InstanceType | None:  # type: ignore[override]
+        return self._types.get(name, default)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._types)
 

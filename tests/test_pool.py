@@ -22,6 +22,8 @@ def test_restrict_unknown_type():
         cat.restrict(["p3.2xlarge"])
     with pytest.raises(CatalogError, match="unknown instance type 'x'"):
         cat["x"]
+    assert "x" not in cat and "r5n.large" in cat
+    assert cat.get("x") is None
 
 
 @pytest.mark.parametrize("price", [0, -1, float("nan"), float("inf"), "cheap"])

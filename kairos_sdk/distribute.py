@@ -392,7 +392,7 @@ def _lsa_pairs(m: np.ndarray) -> list[tuple[int, int]]:
     if fin.all():
         r, c = linear_sum_assignment(m)
         return list(zip(r.tolist(), c.tolist()))
-    span = float(np.abs(m[fin]).max()) if fin.any() else 1.0
+    span = max(float(np.max(m, where=fin, initial=0.0)), -float(np.min(m, where=fin, initial=0.0)))
     big = (span + 1.0) * (min(m.shape) + 1) * 4.0
     r, c = linear_sum_assignment(np.where(fin, m, big))
     keep = fin[r, c]

@@ -627,7 +627,9 @@ class KairosPolicy:
       query the CPUs serve well costs it extra: the fast instance is the home of the batch
       sizes nobody else serves in time and a work-conserving filler otherwise;
     * **laxity** — plus ``laxity_weight`` × (time left − latency on this type), so the
-      least-laxity queries go first and a type prefers the queries that barely fit it;
+      least-laxity queries go first and a type prefers the queries that barely fit it,
+      tempered by ``short_job_weight`` × the estimated service time (a mild
+      shortest-job-first bias: under congestion more queries finish in time);
     * **set aside** — a query that can no longer meet QoS anywhere, even by the mean, costs
       a large constant plus its weighted time, on the types able to serve its batch size in
       time only: it is served only by instances that would otherwise stay idle, and never
@@ -638,6 +640,7 @@ class KairosPolicy:
     ----------
     feasible_q : profile quantile used to decide whether a pair meets QoS.
     laxity_weight : weight of the laxity term against regret.
+    short_job_weight : weight of the estimated service time (shortest-job-first bias).
     risky_cost : extra cost (ms) of a pair that meets QoS by the mean only; ``None`` forbids it.
     weighting : ``"lp"`` (fluid-LP shadow prices, falls back to speed) or ``"speed"``.
     weights : optional ``{type: factor}`` multiplying the weights (for experiments).
@@ -667,6 +670,7 @@ class KairosPolicy:
         weights: dict[str, float] | None = None,
         window: int | None = 256,
         method: str = "assignment",
+        short_job_weight: float = 0.15,
         workload: Any = None,
     ) -> None:
         if isinstance(feasible_q, bool) or not isinstance(feasible_q, (int, float)) or not (0.0 < feasible_q <= 1.0):
@@ -679,8 +683,11 @@ class KairosPolicy:
             raise KairosError(f"window must be an integer >= 2 or None, got {window!r}")
         if not (laxity_weight >= 0):
             raise KairosError(f"laxity_weight must be >= 0, got {laxity_weight!r}")
+        if not (short_job_weight >= 0):
+            raise KairosError(f"short_job_weight must be >= 0, got {short_job_weight!r}")
         self.feasible_q = float(feasible_q)
         self.laxity_weight = float(laxity_weight)
+        self.short_job_weight = float(short_job_weight)
         self.risky_cost = None if risky_cost is None else float(risky_cost)
         self.weighting = weighting
         self.weights = dict(weights) if weights else None
@@ -743,12 +750,13 @@ class KairosPolicy:
             return [float(round(1e9 + 1000.0 * self._w[t] * mean[t])) if t in cap else _FORBIDDEN for t in ctypes]
         inf = _FORBIDDEN
         lw = self.laxity_weight
+        sw = self.short_job_weight
         risky = self.risky_cost
         out = []
         for t in ctypes:
             q = qv[t]
             if q <= room:
-                out.append(float(round(1000.0 * (regret[t] + lw * (room - q)))))
+                out.append(float(round(1000.0 * (regret[t] + lw * (room - q) + sw * mean[t]))))
             elif risky is not None and mean[t] <= room and t in cap:
                 out.append(float(round(1000.0 * (risky + regret[t]))))
             else:
@@ -788,7 +796,7 @@ class KairosPolicy:
         room = self._qos - (now - np.asarray([arrivals[i] for i in rows], dtype=float))
         r2 = room[:, None]
         safe = qv <= r2
-        out = np.round(1000.0 * (regret + self.laxity_weight * (r2 - qv)))
+        out = np.round(1000.0 * (regret + self.laxity_weight * (r2 - qv) + self.short_job_weight * mean))
         if self.risky_cost is not None:
             risky = (mean <= r2) & capm
             out = np.where(safe, out, np.where(risky, np.round(1000.0 * (self.risky_cost + regret)), _FORBIDDEN))

@@ -317,6 +317,24 @@ def _lp_weights(ctx: PolicyContext, batches: np.ndarray, probs: np.ndarray, q: f
     return np.maximum(w, 0.05)
 
 
+def _batch_mix(workload: Any, plan: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """Batch sizes and their probabilities from a workload, else from a plan's routing
+    (``{type: {batch: rate}}`` summed over types), else None."""
+    if workload is not None:
+        return np.asarray(workload.batch_sizes), np.asarray(workload.probs, dtype=float)
+    routing = getattr(plan, "routing", None)
+    if isinstance(routing, dict) and routing:
+        tot: dict[int, float] = {}
+        for by_batch in routing.values():
+            for b, r in dict(by_batch).items():
+                tot[int(b)] = tot.get(int(b), 0.0) + float(r)
+        if tot and sum(tot.values()) > 0:
+            bs = np.array(sorted(tot))
+            pr = np.array([tot[b] for b in bs])
+            return bs, pr / pr.sum()
+    return None
+
+
 _FORBIDDEN = np.inf
 
 
@@ -702,9 +720,9 @@ class KairosPolicy:
         self._tix = ctx.type_index.tolist()
         self._est = _Estimates(ctx, q=self.feasible_q)
         w = _speed_weights(ctx)
-        wl = self.workload if self.workload is not None else getattr(ctx, "workload", None)
-        if self.weighting == "lp" and wl is not None:
-            lp = _lp_weights(ctx, np.asarray(wl.batch_sizes), np.asarray(wl.probs), self.feasible_q)
+        mix = _batch_mix(self.workload if self.workload is not None else ctx.workload, ctx.plan)
+        if self.weighting == "lp" and mix is not None:
+            lp = _lp_weights(ctx, mix[0], mix[1], self.feasible_q)
             if lp is not None:
                 w = lp
         if self.weights:

@@ -375,3 +375,18 @@ def test_kairos_never_parks_a_late_large_query_on_a_slow_cpu(rm2):
     assert d.dispatch(400.0) == []  # late, the GPU is busy and the t3 may not take it
     d.finish(0, 420.0)
     assert d.dispatch(420.0) == [(1, 0)]
+
+
+def test_kairos_prices_time_from_workload_or_plan_routing(rm2):
+    """The live client passes a plan but no workload: the LP weights come from the plan's
+    routing then, and agree with the ones from the workload."""
+    from kairos_sdk import Catalog, Planner, Workload
+
+    cat = Catalog.from_prices({"g4dn.xlarge": 0.526, "r5n.large": 0.149}, caps={"g4dn.xlarge": 5, "r5n.large": 17})
+    plan = Planner(rm2, cat, Workload.deeprecsys(), qos_ms=350).plan(budget=2.5)
+    a, b, c = KairosPolicy(), KairosPolicy(), KairosPolicy(weighting="speed")
+    Dispatcher(a, plan.pool().types, rm2, qos_ms=350, plan=plan)
+    Dispatcher(b, plan.pool().types, rm2, qos_ms=350, workload=Workload.deeprecsys())
+    Dispatcher(c, plan.pool().types, rm2, qos_ms=350)
+    assert a.type_weights == pytest.approx(b.type_weights, rel=1e-3)
+    assert max(c.type_weights.values()) == 1.0

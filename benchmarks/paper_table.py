@@ -65,7 +65,7 @@ def cfg(counts: dict[str, int]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", nargs="*", default=list(QOS_MS))
-    ap.add_argument("--quick", action="store_true", help="5,000 queries, 1 seed, 3 %% precision, small oracle")
+    ap.add_argument("--quick", action="store_true", help="4,000 queries, 1 seed, 3 %% precision, small oracle")
     ap.add_argument("--queries", type=int, default=None)
     ap.add_argument("--seeds", type=int, default=None)
     ap.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
@@ -74,10 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     if not (d / "latency.csv.gz").exists():
         print(f"shared data not found in {d}; set KAIROS_DATA", file=sys.stderr)
         return 2
-    n_q = args.queries or (5_000 if args.quick else 20_000)
+    n_q = args.queries or (4_000 if args.quick else 20_000)
     n_s = args.seeds or (1 if args.quick else 3)
     tol = 0.03 if args.quick else 0.01
-    max_oracle = 3 if args.quick else 10_000
+    max_oracle = 2 if args.quick else 10_000
     figures_all = json.loads((d / "allocator_profile.json").read_text())
     cat = Catalog.from_prices(PRICES, caps=CAPS)
     wl = Workload.deeprecsys()

@@ -740,7 +740,8 @@ class Planner:
             if strict:
                 raise InfeasibleError(reason)
             return self._empty(status="infeasible", reason=reason, t0=t0, objective="min_cost", target_qps=target_qps)
-        counts, status, secs = self._solve("min_cost", {"target": target_qps, "nmax": nmax, "bigm": 0.0})
+        # lam == target here, and u_b <= p_b * lam, so the big-M only needs to reach the target
+        counts, status, secs = self._solve("min_cost", {"target": target_qps, "nmax": nmax, "bigm": 1.01 * target_qps})
         return self._finish(counts, status, secs, t0, "min_cost", target_qps=target_qps, strict=strict)
 
     def frontier(self, budgets: Iterable[float], *, strict: bool = False) -> list[Plan]:

@@ -544,17 +544,18 @@ def allowable_throughput(
         if screening and not ok(float(at_least)):
             answers.append(0.0)
             break
-        start = float(at_least) if screening else (answers[-1] if answers else guess)
+        warm = bool(answers) and answers[-1] > 0  # start the next seed at the last answer
+        start = float(at_least) if screening else (answers[-1] if warm else guess)
         if screening or ok(start):
             lo = start
-            hi = lo * 1.25 if answers else lo * 2.0
+            hi = lo * 1.25 if warm else lo * 2.0
             while ok(hi):
                 lo, hi = hi, hi * 2.0
                 if hi > 1e9:
                     raise SimulationError("allowable throughput search diverged; is qos_ms unreasonably large?")
         else:
             hi = start
-            lo = hi / (1.25 if answers else 2.0)
+            lo = hi / (1.25 if warm else 2.0)
             while not ok(lo):
                 hi, lo = lo, lo / 2.0
                 if lo < start * 1e-3:  # nothing meets the target (e.g. a batch size nobody serves in time)

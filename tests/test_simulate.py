@@ -163,6 +163,13 @@ def test_allowable_throughput_at_least_shortcut(rm2):
     assert float(res) == 0.0 and res.n_runs == 1
 
 
+def test_allowable_throughput_is_zero_for_every_seed_when_nothing_meets_qos():
+    # service always takes 20 ms against a 10 ms target: no rate meets QoS, for any seed
+    res = allowable_throughput({"srv": 1}, deterministic_profile(20.0), Workload.fixed(10), FCFSPolicy(),
+                               qos_ms=10, n_queries=500, n_seeds=3)
+    assert float(res) == 0.0 and res.per_seed_qps == (0.0, 0.0, 0.0)
+
+
 # ---------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize(
     "kwargs, match",

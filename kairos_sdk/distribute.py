@@ -632,8 +632,10 @@ class KairosPolicy:
     :func:`min_cost_assignment`). The central pending queue acts as one pooled queue per
     instance type; instances never queue work locally. Edge costs, in ms:
 
-    * **feasibility** — a query may go to a type only if it would still finish within QoS
-      there at the profile's ``feasible_q`` quantile (``wait + latency_q <= qos_ms``). A pair
+    * **feasibility** — a query may go to a type only if that type serves its batch size
+      within QoS at the run's percentile (the planner's eligibility: a type whose tail misses
+      would spend the few misses the target allows) and the query would still finish within
+      QoS there at the profile's ``feasible_q`` quantile (``wait + latency_q <= qos_ms``). A pair
       that meets QoS only by the mean, on a type able to serve that batch size in time, is
       *risky* and costs ``risky_cost`` extra (used only when no safe pair is left);
     * **regret** — time on each type is priced by the shadow price of that type's time in
@@ -719,6 +721,10 @@ class KairosPolicy:
         self._qos = ctx.qos_ms
         self._tix = ctx.type_index.tolist()
         self._est = _Estimates(ctx, q=self.feasible_q)
+        # "able to serve a batch size in time" uses the run's own percentile, as the planner's
+        # eligibility does: a type whose tail misses QoS at that batch size would spend the
+        # few misses the target allows (a t3 at p90 but not at p99, say)
+        self._tail = _Estimates(ctx, q=min(ctx.percentile / 100.0, 1.0))
         w = _speed_weights(ctx)
         mix = _batch_mix(self.workload if self.workload is not None else ctx.workload, ctx.plan)
         if self.weighting == "lp" and mix is not None:
@@ -740,7 +746,8 @@ class KairosPolicy:
         hit = self._qcache.get(batch)
         if hit is None:
             mean, qv = self._est.row(batch)
-            cap = [t for t in self._present if qv[t] <= self._qos]
+            tail = self._tail.row(batch)[1]
+            cap = [t for t in self._present if tail[t] <= self._qos]
             if not cap:
                 cap = self._present
             best_w = min(self._w[t] * mean[t] for t in cap)
@@ -773,7 +780,7 @@ class KairosPolicy:
         out = []
         for t in ctypes:
             q = qv[t]
-            if q <= room:
+            if q <= room and t in cap:
                 out.append(float(round(1000.0 * (regret[t] + lw * (room - q) + sw * mean[t]))))
             elif risky is not None and mean[t] <= room and t in cap:
                 out.append(float(round(1000.0 * (risky + regret[t]))))
@@ -813,7 +820,7 @@ class KairosPolicy:
         best_mean = tab[4, :, 0]
         room = self._qos - (now - np.asarray([arrivals[i] for i in rows], dtype=float))
         r2 = room[:, None]
-        safe = qv <= r2
+        safe = (qv <= r2) & capm
         out = np.round(1000.0 * (regret + self.laxity_weight * (r2 - qv) + self.short_job_weight * mean))
         if self.risky_cost is not None:
             risky = (mean <= r2) & capm

@@ -96,8 +96,15 @@ class RunResult:
 
     def latency_quantile(self, q: float = 0.99) -> float:
         """Latency quantile in ms over all queries (failed ones count as infinitely late)."""
-        lat = np.nan_to_num(self.latencies_ms, nan=np.inf)
-        return float(np.quantile(lat, q)) if lat.size else float("nan")
+        lat = np.sort(np.nan_to_num(self.latencies_ms, nan=np.inf))
+        if not lat.size:
+            return float("nan")
+        # numpy's linear rule, without inf - inf: a position touching a failed query is inf
+        pos = q * (lat.size - 1)
+        lo, frac = int(np.floor(pos)), pos - np.floor(pos)
+        if frac == 0.0 or lat[lo] == lat[min(lo + 1, lat.size - 1)]:
+            return float(lat[lo])
+        return float(lat[lo] + frac * (lat[lo + 1] - lat[lo]))
 
     @property
     def p99_ms(self) -> float:

@@ -203,3 +203,19 @@ def test_simulate_rejects_wrong_objects(rm2):
         allowable_throughput({"g4dn.xlarge": 1}, rm2, Workload.deeprecsys(), qos_ms=350, n_seeds=0)
     with pytest.raises(SimulationError, match="rel_tol"):
         allowable_throughput({"g4dn.xlarge": 1}, rm2, Workload.deeprecsys(), qos_ms=350, rel_tol=0)
+
+
+def test_latency_quantile_with_failed_queries_is_inf_not_nan():
+    n = 100
+    lat = np.arange(1.0, n + 1.0)
+    lat[-3:] = np.nan  # three failed queries
+    res = RunResult(latencies_ms=lat, batch=np.full(n, 10), arrival_ms=np.arange(float(n)),
+                    instance=np.where(np.isnan(lat), -1, 0), instance_ids=("a",), instance_types=("t",),
+                    busy_ms=np.array([1.0]), duration_ms=100.0, qos_ms=50.0)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert res.latency_quantile(0.99) == np.inf
+        assert res.latency_quantile(0.5) == pytest.approx(np.quantile(np.arange(1.0, 98.0).tolist() + [1e9] * 3, 0.5))
+        assert res.latency_quantile(0.0) == 1.0

@@ -565,10 +565,18 @@ class Planner:
         return mean, tail
 
     def _qos_message(self, orphan: np.ndarray, eps: float) -> str:
+        orphan = np.flatnonzero(orphan) if orphan.dtype == bool else np.asarray(orphan)
         lo, hi, prob = self._class_lo[orphan], self._class_hi[orphan], self._class_prob[orphan]
         best = self._all_tail[:, orphan].min(axis=0)
         who = [self._all_types[i] for i in self._all_tail[:, orphan].argmin(axis=0)]
-        ranges = _ranges(np.concatenate([[a, b] for a, b in zip(lo, hi)]).reshape(-1, 2).tolist())
+        # runs of adjacent classes, each shown by the largest batch of its first and last class
+        runs: list[list[int]] = []
+        for k, h in zip(orphan.tolist(), hi.tolist()):
+            if runs and k == runs[-1][2] + 1:
+                runs[-1][1:] = [int(h), k]
+            else:
+                runs.append([int(h), int(h), k])
+        ranges = _ranges([(a, b) for a, b, _ in runs])
         k0, k1 = 0, len(best) - 1
         best_txt = f"best p{self.percentile:g} latency {best[k0]:.4g} ms ({who[k0]}) at batch {int(hi[k0])}"
         if k1 != k0:

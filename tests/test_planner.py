@@ -212,6 +212,9 @@ def test_qos_no_type_can_meet_names_batches_and_best_latency():
     msg = str(exc.value)
     assert "batch sizes" in msg and "1000" in msg and "best p99 latency" in msg
     assert "g4dn.xlarge" in msg and "Raise qos_ms" in msg
+    # adjacent batch sizes are named as one range, not listed one by one
+    g4dn_max = Profile.builtin("rm2").max_batch("g4dn.xlarge", qos_ms=100)
+    assert f"batch sizes {g4dn_max + 10}-1000 (" in msg
 
 
 def test_qos_small_unservable_share_is_allowed():

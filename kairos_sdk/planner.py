@@ -566,7 +566,7 @@ class Planner:
 
     def _qos_message(self, orphan: np.ndarray, eps: float) -> str:
         orphan = np.flatnonzero(orphan) if orphan.dtype == bool else np.asarray(orphan)
-        lo, hi, prob = self._class_lo[orphan], self._class_hi[orphan], self._class_prob[orphan]
+        hi, prob = self._class_hi[orphan], self._class_prob[orphan]
         best = self._all_tail[:, orphan].min(axis=0)
         who = [self._all_types[i] for i in self._all_tail[:, orphan].argmin(axis=0)]
         # runs of adjacent classes, each shown by the largest batch of its first and last class

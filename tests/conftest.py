@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kairos_sdk import Catalog, Profile
+from kairos_sdk import Catalog, Profile, defaults
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("ncf", "rm2", "wnd", "mtwnd", "dien")
-QOS_MS = {"ncf": 5.0, "rm2": 350.0, "wnd": 25.0, "mtwnd": 25.0, "dien": 35.0}
-PAPER_CAPS = {"g4dn.xlarge": 5, "c5n.2xlarge": 6, "r5n.large": 17, "t3.xlarge": 15}
-PAPER_PRICES = {"g4dn.xlarge": 0.526, "c5n.2xlarge": 0.432, "r5n.large": 0.149, "t3.xlarge": 0.1664}
+QOS_MS = dict(defaults.PAPER_QOS_MS)
+PAPER_CAPS = dict(defaults.PAPER_CAPS)
+PAPER_PRICES = dict(defaults.PAPER_PRICES_PER_HOUR)
 
 
 def _data_dir() -> Path | None:

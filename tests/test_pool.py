@@ -103,3 +103,12 @@ def test_catalog_repr_and_html():
     assert "<table>" in cat._repr_html_()
     with pytest.raises(CatalogError, match="listed twice"):
         Catalog([InstanceType("a", 1.0), InstanceType("a", 2.0)])
+
+
+@pytest.mark.shared_data
+def test_builtin_default_prices_match_the_shared_price_list(kairos_data):
+    from kairos_sdk import defaults
+
+    shared = Catalog.from_csv(kairos_data / "prices.csv")
+    for name, price in defaults.PAPER_PRICES_PER_HOUR.items():
+        assert shared[name].cost_per_hour == price

@@ -72,11 +72,6 @@ class LatencySeries:
         for name in ("batches", "levels", "values", "mean_ms", "counts"):
             getattr(self, name).setflags(write=False)
 
-    def quantile_at_grid(self, q: float) -> np.ndarray:
-        """The ``q`` quantile at every measured batch size, shape ``(B,)``."""
-        i, f = _bracket(self.levels, np.asarray(q, dtype=float))
-        return self.values[:, i] * (1.0 - f) + self.values[:, i + 1] * f
-
 
 def _bracket(grid: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Index ``i`` and fraction ``f`` with ``x = grid[i] + f * (grid[i+1] - grid[i])``.

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -35,6 +34,7 @@ import numpy as np
 
 from kairos_sdk import Catalog, Planner, Profile, Workload, allowable_throughput
 from kairos_sdk.baselines import enumerate_configs, paper_upper_bound
+from kairos_sdk.defaults import find_data_dir
 from kairos_sdk.distribute import FCFSPolicy, KairosPolicy, PaperPolicy
 
 QOS_MS = {"ncf": 5.0, "rm2": 350.0, "wnd": 25.0, "mtwnd": 25.0, "dien": 35.0}
@@ -53,11 +53,6 @@ INDEPENDENT = {
 SHORT = {"g4dn.xlarge": "g4dn", "c5n.2xlarge": "c5n", "r5n.large": "r5n", "t3.xlarge": "t3"}
 
 
-def data_dir() -> Path:
-    env = os.environ.get("KAIROS_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data" / "kairos_aws"
-
-
 def cfg(counts: dict[str, int]) -> str:
     return "+".join(f"{n}{SHORT.get(t, t)}" for t, n in counts.items() if n) or "-"
 
@@ -70,9 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=None)
     ap.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
     args = ap.parse_args(argv)
-    d = data_dir()
-    if not (d / "latency.csv.gz").exists():
-        print(f"shared data not found in {d}; set KAIROS_DATA", file=sys.stderr)
+    d = find_data_dir()
+    if d is None:
+        print("shared data not found: set KAIROS_DATA or place it at ../shared/data/kairos_aws", file=sys.stderr)
         return 2
     n_q = args.queries or (4_000 if args.quick else 20_000)
     n_s = args.seeds or (1 if args.quick else 3)

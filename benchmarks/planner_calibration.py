@@ -17,13 +17,13 @@ Needs the shared data ($KAIROS_DATA or ../shared/data/kairos_aws). Takes ~10 min
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
 from kairos_sdk import Catalog, Headroom, Planner, Profile, Workload, allowable_throughput
+from kairos_sdk.defaults import find_data_dir
 from kairos_sdk.distribute import KairosPolicy
 
 QOS_MS = {"ncf": 5.0, "rm2": 350.0, "wnd": 25.0, "mtwnd": 25.0, "dien": 35.0}
@@ -40,11 +40,6 @@ FIXED = [
 ]
 
 
-def data_dir() -> Path:
-    env = os.environ.get("KAIROS_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data" / "kairos_aws"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", nargs="*", default=list(QOS_MS))
@@ -53,7 +48,9 @@ def main() -> None:
     ap.add_argument("--fit", action="store_true")
     ap.add_argument("--refit", metavar="OUTPUT", help="only re-fit on the table printed by an earlier run")
     args = ap.parse_args()
-    d = data_dir()
+    d = find_data_dir()
+    if d is None:
+        raise SystemExit("shared data not found: set KAIROS_DATA or place it at ../shared/data/kairos_aws")
     if args.refit:
         fit(rows_from_output(args.refit), Catalog.from_prices(PRICES, caps=CAPS), Workload.deeprecsys(), d)
         return

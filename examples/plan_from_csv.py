@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import tempfile
 from pathlib import Path
 
@@ -25,16 +24,7 @@ import numpy as np
 
 import kairos_sdk as ks
 from kairos_sdk.baselines import homogeneous_best
-from kairos_sdk.defaults import PAPER_CAPS, PAPER_PRICES_PER_HOUR, PAPER_QOS_MS
-
-
-def find_data() -> tuple[Path, Path] | None:
-    env = os.environ.get("KAIROS_DATA")
-    here = Path(__file__).resolve().parent
-    for d in ([Path(env)] if env else []) + [here.parent.parent / "shared" / "data" / "kairos_aws"]:
-        if (d / "latency.csv.gz").exists() and (d / "prices.csv").exists():
-            return d / "latency.csv.gz", d / "prices.csv"
-    return None
+from kairos_sdk.defaults import PAPER_CAPS, PAPER_PRICES_PER_HOUR, PAPER_QOS_MS, find_data_dir
 
 
 def write_small_csvs(model: str, out: Path, samples: int = 20) -> tuple[Path, Path]:
@@ -70,8 +60,8 @@ def main() -> None:
         lat, prices = map(Path, args.files)
     elif args.files:
         ap.error("give both LATENCY_CSV and PRICES_CSV, or neither")
-    elif not args.small and (found := find_data()) is not None:
-        lat, prices = found
+    elif not args.small and (found := find_data_dir()) is not None:
+        lat, prices = found / "latency.csv.gz", found / "prices.csv"
     else:
         tmp = tempfile.TemporaryDirectory()
         lat, prices = write_small_csvs(args.model, Path(tmp.name))

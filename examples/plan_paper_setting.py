@@ -13,25 +13,19 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-import os
 import time
 from collections import defaultdict
 from pathlib import Path
 
 from kairos_sdk import Catalog, Planner, Profile, Workload
 from kairos_sdk.baselines import homogeneous_best, paper_figures, paper_upper_bound
+from kairos_sdk.defaults import find_data_dir
 
 QOS_MS = {"ncf": 5.0, "rm2": 350.0, "wnd": 25.0, "mtwnd": 25.0, "dien": 35.0}
 CAPS = {"g4dn.xlarge": 5, "c5n.2xlarge": 6, "r5n.large": 17, "t3.xlarge": 15}
 PRICES = {"g4dn.xlarge": 0.526, "c5n.2xlarge": 0.432, "r5n.large": 0.149, "t3.xlarge": 0.1664}
 ORDER = ["g4dn.xlarge", "c5n.2xlarge", "r5n.large", "t3.xlarge"]  # the paper's type order, GPU first
 BUDGET = 2.5
-
-
-def data_dir() -> Path | None:
-    env = os.environ.get("KAIROS_DATA")
-    d = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data" / "kairos_aws"
-    return d if (d / "latency.csv.gz").exists() else None
 
 
 def load_profiles(d: Path | None) -> dict[str, Profile]:
@@ -53,7 +47,7 @@ def short(counts: dict[str, int]) -> str:
 
 def main() -> None:
     t0 = time.perf_counter()
-    d = data_dir()
+    d = find_data_dir()
     profiles = load_profiles(d)
     authors = json.loads((d / "allocator_profile.json").read_text()) if d else None
     print(f"profiles: {'KAIROS measurements in ' + str(d) if d else 'built-in'} ({time.perf_counter() - t0:.1f} s)")

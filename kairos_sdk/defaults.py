@@ -94,7 +94,7 @@ def qos_for(model: str | None) -> float:
 
 
 def find_data_dir() -> Path | None:
-    """Directory of the full KAIROS measurements, or ``None``.
+    """Directory of the full KAIROS measurements (``latency.csv.gz`` and ``prices.csv``), or ``None``.
 
     Looks at ``$KAIROS_DATA``, then ``shared/data/kairos_aws`` next to the project checkout and
     next to the current directory.
@@ -107,7 +107,7 @@ def find_data_dir() -> Path | None:
     for base in (here.parent, Path.cwd().parent, Path.cwd()):
         cands.append(base / "shared" / "data" / "kairos_aws")
     for c in cands:
-        if (c / "latency.csv.gz").exists():
+        if (c / "latency.csv.gz").exists() and (c / "prices.csv").exists():
             return c
     return None
 

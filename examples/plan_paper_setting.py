@@ -10,11 +10,8 @@ explains one plan. Uses the full KAIROS measurements when present ($KAIROS_DATA,
 
 from __future__ import annotations
 
-import csv
-import gzip
 import json
 import time
-from collections import defaultdict
 from pathlib import Path
 
 from kairos_sdk import Catalog, Planner, Profile, Workload
@@ -31,14 +28,8 @@ BUDGET = 2.5
 def load_profiles(d: Path | None) -> dict[str, Profile]:
     if d is None:
         return {m: Profile.builtin(m) for m in QOS_MS}
-    # one pass over the file for all five models (Profile.from_csv reads it once per model)
-    samples: dict[str, dict] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
-    with gzip.open(d / "latency.csv.gz", "rt", newline="") as fh:
-        for row in csv.DictReader(fh):
-            samples[row["model"]][row["instance"]][int(row["batch"])].append(
-                float(row["exec_ms"]) + float(row["load_ms"]))
     # the authors dropped the largest sample of every series (a warm-up outlier)
-    return {m: Profile.from_dict(samples[m], model=m, drop_outliers=True, source=str(d)) for m in QOS_MS}
+    return {m: Profile.from_csv(d / "latency.csv.gz", model=m, drop_outliers=True) for m in QOS_MS}
 
 
 def short(counts: dict[str, int]) -> str:

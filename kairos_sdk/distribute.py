@@ -417,6 +417,75 @@ def _lsa_pairs(m: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(r[keep].tolist(), c[keep].tolist()))
 
 
+def _grouped_lsa_pairs(tc: np.ndarray, groups: list[int], *, prune_from: int = 16) -> list[tuple[int, int]]:
+    """:func:`_lsa_pairs` on ``tc[:, groups]`` for columns that come in groups of identical
+    ones (column ``j`` costs ``tc[:, groups[j]]``), solved as a smaller assignment: a
+    maximum-cardinality matching of the same total cost, as pairs sorted by row. ``tc`` is
+    (rows, groups), ``inf`` = forbidden; the transpose of a C-contiguous array is fastest.
+    Two exact reductions, on the big-M matrix of :func:`_lsa_pairs`:
+
+    * **rows that cannot matter are dropped** (when ``n = len(groups) >= prune_from``). A
+      matching has at most ``n`` pairs. If row ``r`` is matched in group ``g`` and ``n``
+      other rows cost no more there, one of them is unmatched and can take ``r``'s column
+      at no extra cost; so some optimal matching uses only ``n`` cheapest rows per group.
+    * **the largest group is left implicit.** With ``q >= n`` rows left and ``q - n`` dummy
+      columns (the unmatched rows, priced ``big``) added, every row takes one column and a
+      group of ``k`` columns exactly ``k`` rows. The rows outside the columns of the other
+      groups are then those of the largest group ``h``: less each row's cost on ``h`` (a
+      constant in total), only the assignment to the other ``q - k_h`` columns is solved.
+    """
+    n, p = len(groups), tc.shape[0]
+    if n == 0 or p == 0:
+        return []
+    g = tc.T  # (groups, rows)
+    ng = g.shape[0]
+    fin = np.isfinite(g)
+    vals = g[fin]
+    if not vals.size:
+        return []
+    span = float(np.abs(vals).max())
+    big = (span + 1.0) * (min(p, n) + 1) * 4.0  # above any feasible total, as in _lsa_pairs
+    m = np.full((ng + 1, p), big)  # (groups + dummy, rows), big-M
+    np.copyto(m[:ng], g, where=fin)
+    keep = None
+    if p > n >= prune_from:  # (on fewer columns pruning takes longer than it saves)
+        use = np.zeros(p, dtype=bool)
+        use[np.argpartition(m[:ng], n - 1, axis=1)[:, :n]] = True
+        keep = np.flatnonzero(use)
+        if len(keep) < p:
+            m = m.take(keep, axis=1)
+        else:
+            keep = None
+    q = m.shape[1]
+    kl = range(q) if keep is None else keep.tolist()
+    if q < n:  # fewer rows than columns: a plain assignment
+        sub = m[groups]
+        c, r = linear_sum_assignment(sub)
+        ok = sub[c, r] < big
+        return sorted(zip([kl[i] for i in r[ok].tolist()], c[ok].tolist()))
+    cnt = [groups.count(t) for t in range(ng)] + [q - n]
+    h = cnt.index(max(cnt))
+    gext = groups + [ng] * (q - n)  # group of every column, dummies last
+    cols, hcols = [], []
+    for j, t in enumerate(gext):
+        (hcols if t == h else cols).append(j)
+    jr, ir = linear_sum_assignment(m.take([gext[j] for j in cols], axis=0) - m[h])
+    col_of = [-1] * q
+    for j, i in zip(jr.tolist(), ir.tolist()):
+        col_of[i] = cols[j]
+    hcols = iter(hcols)  # for the rows left over
+    ml = m.tolist()
+    out = []
+    for i, j in enumerate(col_of):
+        if j < 0:
+            if h == ng:
+                continue
+            j = next(hcols)
+        if j < n and ml[gext[j]][i] < big:
+            out.append((kl[i], j))
+    return out
+
+
 def _mcf_networkx(cost: np.ndarray, cap: np.ndarray) -> list[tuple[int, int]]:
     import networkx as nx
 
@@ -735,10 +804,10 @@ class KairosPolicy:
             w = np.array([w[k] * self.weights.get(t, 1.0) for k, t in enumerate(ctx.type_names)])
         self.type_weights = dict(zip(ctx.type_names, np.asarray(w, dtype=float).tolist()))
         self._w = list(self.type_weights.values())
-        self._w_arr = np.asarray(self._w)
         self._present = sorted(set(self._tix))
         self._qcache: dict[int, tuple] = {}
-        self._tab = np.zeros((5, 128, len(ctx.type_names)))
+        self._rid: dict[int, int] = {}  # batch -> its row id in self._tab
+        self._tab = np.zeros((6, len(ctx.type_names), 128))
 
     def _query_row(self, batch: int) -> tuple:
         """Static per-batch figures: (mean per type, q-latency per type, regret per type,
@@ -754,15 +823,19 @@ class KairosPolicy:
             regret = tuple(max(self._w[t] * mean[t] - best_w, 0.0) for t in range(len(mean)))
             capmask = [1.0 if t in cap else 0.0 for t in range(len(mean))]
             bm = min(mean[t] for t in self._present)
-            # row id into the (4 + 1, rows, T) table used by the vectorized path
+            # the set-aside cost on each type, for hopeless queries (as in _row_costs)
+            aside = [float(round(1e9 + 1000.0 * self._w[t] * mean[t])) if t in cap else _FORBIDDEN
+                     for t in range(len(mean))]
+            # row id into the (4 + 2, T, rows) table used by the vectorized path
             rid = len(self._qcache)
-            if rid >= self._tab.shape[1]:
-                grown = np.zeros((5, 2 * self._tab.shape[1], self._tab.shape[2]))
-                grown[:, :rid] = self._tab[:, :rid]
+            if rid >= self._tab.shape[2]:
+                grown = np.zeros(self._tab.shape[:2] + (2 * self._tab.shape[2],))
+                grown[:, :, :rid] = self._tab[:, :, :rid]
                 self._tab = grown
-            self._tab[:, rid] = [mean, qv, regret, capmask, [bm] * len(mean)]
+            self._tab[:, :, rid] = [mean, qv, regret, capmask, [bm] * len(mean), aside]
             hit = (mean, qv, regret, bm, frozenset(cap), rid)
             self._qcache[batch] = hit
+            self._rid[batch] = rid
         return hit
 
     def _row_costs(self, batch: int, arrival: float, now: float, ctypes: list[int]) -> list[float]:
@@ -810,16 +883,21 @@ class KairosPolicy:
     def _cost_matrix_np(self, batches: list[int], arrivals: list[float], rows: list[int], ctypes: list[int],
                         now: float) -> np.ndarray:
         """Vectorized :meth:`_row_costs` over rows x types, expanded to the columns; the
-        same floating-point operations in the same order, so the same numbers."""
+        same floating-point operations in the same order, so the same numbers (``rows``
+        ascending, as :meth:`_rows` gives them). Computed type-major, returned transposed."""
         if not rows or not ctypes:
             return np.full((len(rows), len(ctypes)), _FORBIDDEN)
-        qr = self._query_row
-        ids = [qr(batches[i])[5] for i in rows]
-        tab = self._tab[:, ids]  # (5, P, T)
+        if len(rows) < len(batches):  # rows: ascending pending indices
+            batches, arrivals = [batches[i] for i in rows], [arrivals[i] for i in rows]
+        try:
+            ids = np.fromiter(map(self._rid.__getitem__, batches), np.intp, len(batches))
+        except KeyError:
+            ids = np.fromiter([self._query_row(b)[5] for b in batches], np.intp, len(batches))
+        tab = self._tab.take(ids, axis=2)  # (6, T, P)
         mean, qv, regret, capm = tab[0], tab[1], tab[2], tab[3] > 0.5
-        best_mean = tab[4, :, 0]
-        room = self._qos - (now - np.asarray([arrivals[i] for i in rows], dtype=float))
-        r2 = room[:, None]
+        best_mean = tab[4, 0]
+        room = self._qos - (now - np.array(arrivals, dtype=float))
+        r2 = room  # (P,), broadcast over the (T, P) planes
         safe = (qv <= r2) & capm
         out = np.round(1000.0 * (regret + self.laxity_weight * (r2 - qv) + self.short_job_weight * mean))
         if self.risky_cost is not None:
@@ -827,11 +905,8 @@ class KairosPolicy:
             out = np.where(safe, out, np.where(risky, np.round(1000.0 * (self.risky_cost + regret)), _FORBIDDEN))
         else:
             out = np.where(safe, out, _FORBIDDEN)
-        hopeless = room < best_mean
-        if hopeless.any():
-            h = np.round(1e9 + 1000.0 * self._w_arr[None, :] * mean[hopeless])
-            out[hopeless] = np.where(capm[hopeless], h, _FORBIDDEN)
-        return out[:, ctypes]
+        np.copyto(out, tab[5], where=room < best_mean)  # hopeless: the set-aside costs
+        return out[ctypes].T
 
     def decide(self, state: DispatchState) -> list[tuple[int, int]]:
         cols = state.idle_list
@@ -856,6 +931,18 @@ class KairosPolicy:
                     if v < best:
                         best, bi, bj = v, i, 0
             return [(bi, cols[bj])] if bi >= 0 else []
+        if conc == 1 and self.method == "assignment":
+            batches, arrivals = state.pending_lists()
+            rows = self._rows(len(batches))
+            if len(rows) * len(cols) > 64:
+                # idle instances of one type have identical columns: one column per type
+                ctypes = [self._tix[j] for j in cols]
+                types = sorted(set(ctypes))
+                tc = self._cost_matrix_np(batches, arrivals, rows, types, state.now_ms)
+                if types[-1] >= len(types):  # not 0..k-1: number the types present
+                    pos = {t: k for k, t in enumerate(types)}
+                    ctypes = [pos[t] for t in ctypes]
+                return [(rows[i], cols[j]) for i, j in _grouped_lsa_pairs(tc, ctypes)]
         cost, rows, cols = self.cost_matrix(state)
         if conc == 1 and self.method == "assignment":
             pairs = _lsa_pairs(cost)

@@ -19,6 +19,7 @@ from kairos_sdk.distribute import (
     PaperPolicy,
     Policy,
     RoundRobinPolicy,
+    _grouped_lsa_pairs,
     min_cost_assignment,
 )
 
@@ -165,6 +166,59 @@ def test_fast_path_equals_networkx_min_cost_flow(p, n, seed, forbid, multi):
         assert all(np.isfinite(cost[i, j]) for i, j in pairs)
         c = np.bincount([j for _, j in pairs], minlength=n)
         assert np.all(c <= (np.ones(n) if cap is None else cap))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    p=st.integers(1, 12),
+    n=st.integers(1, 9),
+    ng=st.integers(1, 4),
+    hi=st.sampled_from([3, 50]),
+    seed=st.integers(0, 2**31 - 1),
+    forbid=st.floats(0.0, 0.8),
+    prune_from=st.sampled_from([1, 16]),
+    transposed=st.booleans(),
+)
+def test_grouped_fast_path_equals_networkx_min_cost_flow(p, n, ng, hi, seed, forbid, prune_from, transposed):
+    """Columns in groups of identical ones (idle instances of one type): the reduced
+    assignment finds a matching as large and as cheap as the min-cost flow on all columns."""
+    rng = np.random.default_rng(seed)
+    tc = rng.integers(0, hi, size=(p, ng)).astype(float)
+    tc[rng.random((p, ng)) < forbid] = np.inf
+    groups = rng.integers(0, ng, size=n).tolist()
+    if transposed:  # the layout KairosPolicy passes
+        tc = np.ascontiguousarray(tc.T).T
+    cost = tc[:, groups]
+    a = _grouped_lsa_pairs(tc, groups, prune_from=prune_from)
+    b = min_cost_assignment(cost, method="networkx")
+    assert len(a) == len(b), "both must find a maximum matching"
+    assert _total(cost, a) == _total(cost, b)
+    assert a == sorted(a)
+    assert len({i for i, _ in a}) == len(a) and len({j for _, j in a}) == len(a)
+    assert all(np.isfinite(cost[i, j]) for i, j in a)
+
+
+@pytest.mark.parametrize("n_pending", [12, 30, 70])
+@pytest.mark.parametrize("seed", range(2))
+def test_kairos_fast_path_and_networkx_choose_equal_cost_all_idle(n_pending, seed, rm2):
+    """Many idle instances of few types (the grouped assignment, rows pruned from 16
+    idle instances on): same matching size and cost as the min-cost flow."""
+    types = ["g4dn.xlarge"] * 3 + ["r5n.large"] * 14 + ["c5n.2xlarge"] * 5
+    fast, slow = KairosPolicy(), KairosPolicy(method="networkx")
+    d1 = Dispatcher(fast, types, rm2, qos_ms=350)
+    d2 = Dispatcher(slow, types, rm2, qos_ms=350)
+    for d in (d1, d2):
+        rng = np.random.default_rng(seed)
+        arrivals = np.sort(1000.0 - rng.uniform(0, 400, size=n_pending))
+        for k, t in enumerate(arrivals.tolist()):
+            d.submit(k, int(rng.choice([10, 100, 200, 500, 900, 1000])), t)
+    s1, s2 = d1.state(1000.0), d2.state(1000.0)
+    cost, rows, cols = fast.cost_matrix(s1)
+    a, b = fast.decide(s1), slow.decide(s2)
+    col = {c: j for j, c in enumerate(cols)}
+    row = {r: i for i, r in enumerate(rows)}
+    assert len(a) == len(b) > 0
+    assert _total(cost, [(row[i], col[c]) for i, c in a]) == _total(cost, [(row[i], col[c]) for i, c in b])
 
 
 @pytest.mark.parametrize("seed", range(8))

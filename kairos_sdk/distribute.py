@@ -41,6 +41,7 @@ Examples
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -511,6 +512,54 @@ def _mcf_networkx(cost: np.ndarray, cap: np.ndarray) -> list[tuple[int, int]]:
     return sorted(out)
 
 
+def _doomed(jobs: list[tuple[float, float, int]], free_ms: list[float]) -> list[int]:
+    """Which jobs to give up so that all the others finish by their deadlines, on
+    ``len(free_ms)`` identical machines (Moore-Hodgson's rule).
+
+    ``jobs`` are ``(deadline_ms, service_ms, key)`` and ``free_ms`` when each machine can
+    start. The jobs run in deadline order, each on the machine that frees first; whenever
+    one would finish late, the longest job scheduled so far is given up. On one machine
+    this keeps the largest possible number of jobs on time (Moore, *Management Science*
+    15(1), 1968) in O(n log n); on several machines the schedule is redone after each job
+    given up (the usual list-scheduling extension, O(n^2) at worst). Returns the keys given
+    up, in the order they were.
+
+    >>> from kairos_sdk.distribute import _doomed
+    >>> _doomed([(10.0, 4.0, 0), (10.0, 4.0, 1), (11.0, 5.0, 2)], [0.0])
+    [2]
+    >>> _doomed([(10.0, 4.0, 0), (10.0, 4.0, 1), (11.0, 5.0, 2)], [0.0, 0.0])
+    []
+    """
+    out: list[int] = []
+    if len(free_ms) == 1:
+        end = free_ms[0]
+        longest: list[tuple[float, int]] = []  # max-heap of the kept jobs by service time
+        for d, p, k in sorted(jobs):
+            heapq.heappush(longest, (-p, k))
+            end += p
+            if end > d:
+                q, gone = heapq.heappop(longest)
+                end += q
+                out.append(gone)
+        return out
+    kept: list[tuple[float, float, int]] = []
+    for job in sorted(jobs):
+        kept.append(job)
+        while True:
+            free = list(free_ms)
+            for d, p, _ in kept:
+                j = free.index(min(free))
+                free[j] += p
+                if free[j] > d:
+                    break
+            else:
+                break
+            x = max(kept, key=lambda jb: jb[1])
+            kept.remove(x)
+            out.append(x[2])
+    return out
+
+
 # ---------------------------------------------------------------------------- baselines
 class FCFSPolicy:
     """First come, first served: the oldest pending query goes to any idle instance.
@@ -724,6 +773,10 @@ class KairosPolicy:
       time only: it is served only by instances that would otherwise stay idle, and never
       occupies a slow instance for the long time a batch size beyond it takes, so late
       queries do not make others late.
+    * **set aside early** — with ``set_aside="schedule"``, the queries only one type serves
+      in time are scheduled on its instances in deadline order, and the ones that would make
+      the schedule late are set aside at once, the longest first (Moore-Hodgson's rule, see
+      :meth:`doomed`), so a query that will miss anyway does not make the next one miss.
 
     Parameters
     ----------
@@ -738,6 +791,8 @@ class KairosPolicy:
     method : ``"assignment"`` (exact fast path) or ``"networkx"`` (min-cost flow); both
         return a matching of the same total cost.
     workload : batch-size mix for the LP weights when the dispatcher's context has none.
+    set_aside : ``"schedule"`` (default) also sets aside the queries :meth:`doomed` gives
+        up; ``"late"`` only the ones that can no longer meet QoS.
 
     Examples
     --------
@@ -761,6 +816,7 @@ class KairosPolicy:
         method: str = "assignment",
         short_job_weight: float = 0.15,
         workload: Any = None,
+        set_aside: str = "schedule",
     ) -> None:
         if isinstance(feasible_q, bool) or not isinstance(feasible_q, (int, float)) or not (0.0 < feasible_q <= 1.0):
             raise KairosError(f"feasible_q must be a quantile in (0, 1], got {feasible_q!r}")
@@ -772,6 +828,8 @@ class KairosPolicy:
             raise KairosError(f"window must be an integer >= 2 or None, got {window!r}")
         if not (laxity_weight >= 0):
             raise KairosError(f"laxity_weight must be >= 0, got {laxity_weight!r}")
+        if set_aside not in ("schedule", "late"):
+            raise KairosError(f"set_aside must be 'schedule' or 'late', got {set_aside!r}")
         if not (short_job_weight >= 0):
             raise KairosError(f"short_job_weight must be >= 0, got {short_job_weight!r}")
         self.feasible_q = float(feasible_q)
@@ -783,6 +841,7 @@ class KairosPolicy:
         self.window = window
         self.method = method
         self.workload = workload
+        self.set_aside = set_aside
         self.name = "kairos" if method == "assignment" else "kairos-networkx"
 
     def prepare(self, ctx: PolicyContext) -> None:
@@ -805,6 +864,8 @@ class KairosPolicy:
         self.type_weights = dict(zip(ctx.type_names, np.asarray(w, dtype=float).tolist()))
         self._w = list(self.type_weights.values())
         self._present = sorted(set(self._tix))
+        self._members = {t: [i for i, u in enumerate(self._tix) if u == t] for t in self._present}
+        self._excl: dict[int, int] = {}  # batch -> the only type serving it in time, else -1
         self._qcache: dict[int, tuple] = {}
         self._rid: dict[int, int] = {}  # batch -> its row id in self._tab
         self._tab = np.zeros((6, len(ctx.type_names), 128))
@@ -835,6 +896,7 @@ class KairosPolicy:
             self._tab[:, :, rid] = [mean, qv, regret, capmask, [bm] * len(mean), aside]
             hit = (mean, qv, regret, bm, frozenset(cap), rid)
             self._qcache[batch] = hit
+            self._excl[batch] = cap[0] if len(cap) == 1 else -1
             self._rid[batch] = rid
         return hit
 
@@ -867,11 +929,65 @@ class KairosPolicy:
             return list(range(n))
         return list(range(w // 2)) + list(range(n - (w - w // 2), n))
 
+    def _pending(self, state: DispatchState) -> tuple[list[int], list[float]]:
+        """``(batches, arrivals_ms)`` of the pending queries as the costs see them: with
+        ``set_aside="schedule"``, a query given up by :meth:`doomed` is priced as a late one
+        (its arrival moved far into the past)."""
+        hit = state._cache.get("kairos_pending")
+        if hit is None:
+            batches, arrivals = state.pending_lists()
+            gone = self.doomed(state) if self.set_aside == "schedule" else ()
+            if gone:
+                arrivals = list(arrivals)
+                for k in gone:
+                    arrivals[k] = state.now_ms - 1e9
+            hit = (batches, arrivals)
+            state._cache["kairos_pending"] = hit
+        return hit
+
+    def doomed(self, state: DispatchState) -> list[int]:
+        """Pending indices to set aside now although they are not late yet.
+
+        For each type, the considered pending queries only that type serves in time (the
+        GPU's large batch sizes, say) are scheduled on its instances in deadline order from
+        their estimated free times, at the ``feasible_q`` latency; the ones
+        :func:`_doomed` gives up (Moore-Hodgson: the longest first, until the rest fit) are
+        set aside, so that a query that will miss anyway does not make the others miss.
+        With ``concurrency > 1`` nothing is set aside early.
+        """
+        if self._ctx.concurrency != 1 or state.n_pending < 2:
+            return []
+        # only the types with an idle instance now matter: a query only type t serves in
+        # time costs the same (forbidden) elsewhere, late or not
+        idle_types = {self._tix[j] for j in state.idle_list}
+        batches, arrivals = state.pending_lists()
+        excl = self._excl
+        now, qos = state.now_ms, self._qos
+        jobs: dict[int, list[tuple[float, float, int]]] = {}
+        for k in self._rows(len(batches)):
+            b = batches[k]
+            t = excl.get(b)
+            if t is None:
+                self._query_row(b)
+                t = excl[b]
+            if t in idle_types:
+                _, qv, _, best_mean, _, _ = self._qcache[b]
+                if qos - (now - arrivals[k]) >= best_mean:  # (late ones are set aside anyway)
+                    jobs.setdefault(t, []).append((arrivals[k] + qos, qv[t], k))
+        out: list[int] = []
+        for t, js in jobs.items():
+            members = self._members[t]
+            if len(members) > 1 and len(js) > 2 * len(members) + 6:  # bound the O(n^2) schedule
+                js = sorted(js)[: 2 * len(members) + 6]
+            busy = state.busy_until_ms
+            out += _doomed(js, [max(float(busy[i]), now) for i in members])
+        return out
+
     def cost_matrix(self, state: DispatchState) -> tuple[np.ndarray, list[int], list[int]]:
         """The cost matrix over the considered pending queries (rows: their pending
         indices) and the idle instances (columns), ``inf`` = forbidden."""
         cols = state.idle_list
-        batches, arrivals = state.pending_lists()
+        batches, arrivals = self._pending(state)
         rows = self._rows(len(batches))
         ctypes = [self._tix[j] for j in cols]
         now = state.now_ms
@@ -916,7 +1032,7 @@ class KairosPolicy:
         if self.method == "assignment" and conc == 1 and (state.n_pending == 1 or len(cols) == 1):
             # Exact closed forms of the assignment for one query or one idle instance:
             # the first least-cost allowed pair (what min_cost_assignment returns).
-            batches, arrivals = state.pending_lists()
+            batches, arrivals = self._pending(state)
             now = state.now_ms
             best, bi, bj = _FORBIDDEN, -1, -1
             if len(batches) == 1:
@@ -932,7 +1048,7 @@ class KairosPolicy:
                         best, bi, bj = v, i, 0
             return [(bi, cols[bj])] if bi >= 0 else []
         if conc == 1 and self.method == "assignment":
-            batches, arrivals = state.pending_lists()
+            batches, arrivals = self._pending(state)
             rows = self._rows(len(batches))
             if len(rows) * len(cols) > 64:
                 # idle instances of one type have identical columns: one column per type

@@ -19,6 +19,7 @@ from kairos_sdk.distribute import (
     PaperPolicy,
     Policy,
     RoundRobinPolicy,
+    _doomed,
     _grouped_lsa_pairs,
     min_cost_assignment,
 )
@@ -268,6 +269,69 @@ def test_kairos_sets_aside_hopeless_queries(rm2):
     assert d.dispatch(550.0) == [(0, 0)]  # served once nothing else needs the instance
 
 
+def _on_time(jobs, free):
+    """Every job meets its deadline when run in deadline order on the machine that frees first."""
+    free = list(free)
+    for d, p, _ in sorted(jobs):
+        j = free.index(min(free))
+        free[j] += p
+        if free[j] > d:
+            return False
+    return True
+
+
+@settings(max_examples=150, deadline=None)
+@given(jobs=st.lists(st.tuples(st.integers(1, 30), st.integers(1, 9)), min_size=0, max_size=7),
+       start=st.integers(0, 5))
+def test_doomed_keeps_the_most_jobs_on_time_on_one_machine(jobs, start):
+    """Moore-Hodgson on one machine: the kept jobs all meet their deadlines and no larger
+    subset could (brute force over every subset)."""
+    from itertools import combinations
+
+    js = [(float(d), float(p), k) for k, (d, p) in enumerate(jobs)]
+    gone = _doomed(js, [float(start)])
+    kept = [j for j in js if j[2] not in gone]
+    assert len(set(gone)) == len(gone) and set(gone) <= {k for *_, k in js}
+    assert _on_time(kept, [float(start)])
+    best = max((r for r in range(len(js) + 1) for c in combinations(js, r) if _on_time(c, [float(start)])), default=0)
+    assert len(kept) == best
+
+
+@settings(max_examples=100, deadline=None)
+@given(jobs=st.lists(st.tuples(st.integers(1, 30), st.integers(1, 9)), min_size=0, max_size=10),
+       free=st.lists(st.integers(0, 8), min_size=1, max_size=3))
+def test_doomed_leaves_a_schedule_that_meets_every_deadline(jobs, free):
+    js = [(float(d), float(p), k) for k, (d, p) in enumerate(jobs)]
+    fr = [float(f) for f in free]
+    gone = _doomed(js, fr)
+    assert _on_time([j for j in js if j[2] not in gone], fr)
+    if _on_time(js, fr):
+        assert gone == []
+
+
+def test_kairos_sets_aside_early_the_query_that_would_make_others_miss(rm2):
+    """Two idle GPUs and three large queries only a GPU serves in time (r5n misses 350 ms
+    at p99 from batch 900 on): any two fit, all three do not. With set_aside="schedule" the
+    longest (batch 1000) is given up at once and the two others start; with "late" the
+    least-laxity pair starts, the 1000 among them, and the third query will miss."""
+    qos = 350.0
+    g1000, g900 = (float(rm2.latency("g4dn.xlarge", b, q=0.9)) for b in (1000, 900))
+    assert float(rm2.latency("r5n.large", 900, q=0.99)) > qos
+    assert g1000 <= qos - 1 < g900 + min(g900, g1000)  # each fits alone, no two in a row
+
+    def first(mode):
+        d = Dispatcher(KairosPolicy(set_aside=mode), ["g4dn.xlarge", "g4dn.xlarge", "r5n.large"], rm2,
+                       qos_ms=qos)
+        for k, (b, t) in enumerate([(1000, 0.0), (900, 0.5), (900, 1.0)]):
+            d.submit(k, b, t)
+        gone = d.policy.doomed(d.state(1.0))
+        return gone, sorted(q for q, _ in d.dispatch(1.0))
+
+    assert first("schedule") == ([0], [1, 2])
+    gone, started = first("late")
+    assert gone == [0] and 0 in started  # the same schedule, but only consulted with "schedule"
+
+
 def test_kairos_rejects_bad_settings():
     with pytest.raises(KairosError, match="feasible_q"):
         KairosPolicy(feasible_q=1.5)
@@ -279,6 +343,8 @@ def test_kairos_rejects_bad_settings():
         KairosPolicy(weighting="price")
     with pytest.raises(KairosError, match="laxity_weight"):
         KairosPolicy(laxity_weight=-1)
+    with pytest.raises(KairosError, match="set_aside"):
+        KairosPolicy(set_aside="never")
 
 
 # ---------------------------------------------------------------------------- paper policy

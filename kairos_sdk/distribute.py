@@ -512,51 +512,60 @@ def _mcf_networkx(cost: np.ndarray, cap: np.ndarray) -> list[tuple[int, int]]:
     return sorted(out)
 
 
-def _doomed(jobs: list[tuple[float, float, int]], free_ms: list[float]) -> list[int]:
+def _doomed(jobs: list[tuple[float, float, int]], free_ms: list[float], prefer: Any = ()) -> list[int]:
     """Which jobs to give up so that all the others finish by their deadlines, on
     ``len(free_ms)`` identical machines (Moore-Hodgson's rule).
 
     ``jobs`` are ``(deadline_ms, service_ms, key)`` and ``free_ms`` when each machine can
     start. The jobs run in deadline order, each on the machine that frees first; whenever
-    one would finish late, the longest job scheduled so far is given up. On one machine
-    this keeps the largest possible number of jobs on time (Moore, *Management Science*
-    15(1), 1968) in O(n log n); on several machines the schedule is redone after each job
-    given up (the usual list-scheduling extension, O(n^2) at worst). Returns the keys given
-    up, in the order they were.
+    one would finish late, the longest job scheduled so far is given up — the longest of
+    those whose key is in ``prefer`` when there are any (jobs that have somewhere else to
+    go). Without ``prefer``, on one machine this keeps the largest possible number of jobs
+    on time (Moore, *Management Science* 15(1), 1968) in O(n log n); on several machines
+    the schedule is redone after each job given up (the usual list-scheduling extension,
+    O(n^2) at worst). Returns the keys given up, in the order they were.
 
     >>> from kairos_sdk.distribute import _doomed
     >>> _doomed([(10.0, 4.0, 0), (10.0, 4.0, 1), (11.0, 5.0, 2)], [0.0])
     [2]
+    >>> _doomed([(10.0, 4.0, 0), (10.0, 4.0, 1), (11.0, 5.0, 2)], [0.0], prefer={0})
+    [0]
     >>> _doomed([(10.0, 4.0, 0), (10.0, 4.0, 1), (11.0, 5.0, 2)], [0.0, 0.0])
     []
     """
     out: list[int] = []
     if len(free_ms) == 1:
+        # removing a job only moves the later ones earlier: the job just added is the only
+        # one that can be late
         end = free_ms[0]
-        longest: list[tuple[float, int]] = []  # max-heap of the kept jobs by service time
+        heaps: tuple[list[tuple[float, int]], list[tuple[float, int]]] = ([], [])  # (preferred, other)
         for d, p, k in sorted(jobs):
-            heapq.heappush(longest, (-p, k))
+            heapq.heappush(heaps[0] if k in prefer else heaps[1], (-p, k))
             end += p
-            if end > d:
-                q, gone = heapq.heappop(longest)
+            while end > d and (heaps[0] or heaps[1]):
+                q, gone = heapq.heappop(heaps[0] or heaps[1])
                 end += q
                 out.append(gone)
         return out
     kept: list[tuple[float, float, int]] = []
+    free = list(free_ms)  # the machines after the kept jobs (all on time)
     for job in sorted(jobs):
-        kept.append(job)
-        while True:
-            free = list(free_ms)
+        kept.append(job)  # the latest deadline so far: it runs last, the others stay put
+        j = free.index(min(free))
+        free[j] += job[1]
+        late = free[j] > job[0]
+        while late:
+            pool = [jb for jb in kept if jb[2] in prefer] or kept
+            x = max(pool, key=lambda jb: jb[1])
+            kept.remove(x)
+            out.append(x[2])
+            free, late = list(free_ms), False  # redo the schedule without it
             for d, p, _ in kept:
                 j = free.index(min(free))
                 free[j] += p
                 if free[j] > d:
+                    late = True
                     break
-            else:
-                break
-            x = max(kept, key=lambda jb: jb[1])
-            kept.remove(x)
-            out.append(x[2])
     return out
 
 
@@ -777,6 +786,9 @@ class KairosPolicy:
       in time are scheduled on its instances in deadline order, and the ones that would make
       the schedule late are set aside at once, the longest first (Moore-Hodgson's rule, see
       :meth:`doomed`), so a query that will miss anyway does not make the next one miss.
+    * **rescue** — of the queries that schedule gives up, those an idle instance of another
+      type still serves in time at its ``rescue_q`` latency are given up first and go there
+      (priced by their laxity there): a likely hit instead of a sure miss.
 
     Parameters
     ----------
@@ -793,6 +805,9 @@ class KairosPolicy:
     workload : batch-size mix for the LP weights when the dispatcher's context has none.
     set_aside : ``"schedule"`` (default) also sets aside the queries :meth:`doomed` gives
         up; ``"late"`` only the ones that can no longer meet QoS.
+    rescue_q : latency quantile at which a given-up query may still go to an idle instance of
+        a type that does not serve its batch size in time at the run's percentile; ``None``
+        never.
 
     Examples
     --------
@@ -817,6 +832,7 @@ class KairosPolicy:
         short_job_weight: float = 0.15,
         workload: Any = None,
         set_aside: str = "schedule",
+        rescue_q: float | None = 0.8,
     ) -> None:
         if isinstance(feasible_q, bool) or not isinstance(feasible_q, (int, float)) or not (0.0 < feasible_q <= 1.0):
             raise KairosError(f"feasible_q must be a quantile in (0, 1], got {feasible_q!r}")
@@ -830,6 +846,9 @@ class KairosPolicy:
             raise KairosError(f"laxity_weight must be >= 0, got {laxity_weight!r}")
         if set_aside not in ("schedule", "late"):
             raise KairosError(f"set_aside must be 'schedule' or 'late', got {set_aside!r}")
+        if rescue_q is not None and (isinstance(rescue_q, bool) or not isinstance(rescue_q, (int, float))
+                                     or not (0.0 < rescue_q < 1.0)):
+            raise KairosError(f"rescue_q must be a quantile in (0, 1) or None, got {rescue_q!r}")
         if not (short_job_weight >= 0):
             raise KairosError(f"short_job_weight must be >= 0, got {short_job_weight!r}")
         self.feasible_q = float(feasible_q)
@@ -842,6 +861,7 @@ class KairosPolicy:
         self.method = method
         self.workload = workload
         self.set_aside = set_aside
+        self.rescue_q = None if rescue_q is None else float(rescue_q)
         self.name = "kairos" if method == "assignment" else "kairos-networkx"
 
     def prepare(self, ctx: PolicyContext) -> None:
@@ -866,6 +886,7 @@ class KairosPolicy:
         self._present = sorted(set(self._tix))
         self._members = {t: [i for i, u in enumerate(self._tix) if u == t] for t in self._present}
         self._excl: dict[int, int] = {}  # batch -> the only type serving it in time, else -1
+        self._rescue = _Estimates(ctx, q=self.rescue_q) if self.rescue_q is not None else None
         self._qcache: dict[int, tuple] = {}
         self._rid: dict[int, int] = {}  # batch -> its row id in self._tab
         self._tab = np.zeros((6, len(ctx.type_names), 128))
@@ -930,58 +951,83 @@ class KairosPolicy:
         return list(range(w // 2)) + list(range(n - (w - w // 2), n))
 
     def _pending(self, state: DispatchState) -> tuple[list[int], list[float]]:
-        """``(batches, arrivals_ms)`` of the pending queries as the costs see them: with
-        ``set_aside="schedule"``, a query given up by :meth:`doomed` is priced as a late one
-        (its arrival moved far into the past)."""
+        """``(batches, arrivals_ms)`` of the pending queries as the costs see them: a query
+        set aside early (see :meth:`doomed`) is priced as a late one (its arrival moved far
+        into the past)."""
         hit = state._cache.get("kairos_pending")
         if hit is None:
             batches, arrivals = state.pending_lists()
-            gone = self.doomed(state) if self.set_aside == "schedule" else ()
-            if gone:
+            gone, rescued = self._schedule(state)
+            if len(gone) > len(rescued):
                 arrivals = list(arrivals)
                 for k in gone:
-                    arrivals[k] = state.now_ms - 1e9
+                    if k not in rescued:
+                        arrivals[k] = state.now_ms - 1e9
             hit = (batches, arrivals)
             state._cache["kairos_pending"] = hit
         return hit
 
     def doomed(self, state: DispatchState) -> list[int]:
-        """Pending indices to set aside now although they are not late yet.
+        """Pending indices given up now although they are not late yet.
 
-        For each type, the considered pending queries only that type serves in time (the
-        GPU's large batch sizes, say) are scheduled on its instances in deadline order from
-        their estimated free times, at the ``feasible_q`` latency; the ones
-        :func:`_doomed` gives up (Moore-Hodgson: the longest first, until the rest fit) are
-        set aside, so that a query that will miss anyway does not make the others miss.
-        With ``concurrency > 1`` nothing is set aside early.
+        With ``set_aside="schedule"``, for each type, the considered pending queries only
+        that type serves in time (the GPU's large batch sizes, say) are scheduled on its
+        instances in deadline order from their estimated free times, at the ``feasible_q``
+        latency; the ones :func:`_doomed` gives up (Moore-Hodgson: the longest first, until
+        the rest fit) are set aside, so that a query that will miss anyway does not make the
+        others miss. A query that an idle instance of another type would still serve in time
+        at its ``rescue_q`` latency is given up first, and goes there instead (a likely hit
+        for a sure miss). With ``concurrency > 1`` nothing is given up early.
         """
-        if self._ctx.concurrency != 1 or state.n_pending < 2:
-            return []
-        # only the types with an idle instance now matter: a query only type t serves in
-        # time costs the same (forbidden) elsewhere, late or not
+        return list(self._schedule(state)[0])
+
+    def _schedule(self, state: DispatchState) -> tuple[list[int], dict[int, list[int]]]:
+        """``(given up, {given up and rescued: the idle types that may take it})``, once per state."""
+        hit = state._cache.get("kairos_schedule")
+        if hit is not None:
+            return hit
+        hit = ([], {})
+        state._cache["kairos_schedule"] = hit
+        if self.set_aside != "schedule" or self._ctx.concurrency != 1 or state.n_pending == 0:
+            return hit
         idle_types = {self._tix[j] for j in state.idle_list}
         batches, arrivals = state.pending_lists()
-        excl = self._excl
+        excl, resc = self._excl, self._rescue
         now, qos = state.now_ms, self._qos
         jobs: dict[int, list[tuple[float, float, int]]] = {}
-        for k in self._rows(len(batches)):
+        can: dict[int, list[int]] = {}
+        get = excl.get
+        for k in [k for k in self._rows(len(batches)) if get(batches[k], 0) >= 0]:  # (unknown: 0)
             b = batches[k]
-            t = excl.get(b)
+            t = get(b)
             if t is None:
                 self._query_row(b)
                 t = excl[b]
-            if t in idle_types:
-                _, qv, _, best_mean, _, _ = self._qcache[b]
-                if qos - (now - arrivals[k]) >= best_mean:  # (late ones are set aside anyway)
-                    jobs.setdefault(t, []).append((arrivals[k] + qos, qv[t], k))
-        out: list[int] = []
+            if t < 0:
+                continue
+            _, qv, _, best_mean, _, _ = self._qcache[b]
+            room = qos - (now - arrivals[k])
+            if room < best_mean:  # late: set aside anyway
+                continue
+            if resc is not None:
+                rq = resc.row(b)[1]
+                others = [u for u in idle_types if u != t and rq[u] <= room]
+                if others:
+                    can[k] = others
+            jobs.setdefault(t, []).append((arrivals[k] + qos, qv[t], k))
+        gone = hit[0]
         for t, js in jobs.items():
+            # only types with an idle instance matter (elsewhere the query is forbidden
+            # either way), unless one of their queries could be rescued
+            if (t not in idle_types or state.n_pending == 1) and not any(k in can for *_, k in js):
+                continue
             members = self._members[t]
             if len(members) > 1 and len(js) > 2 * len(members) + 6:  # bound the O(n^2) schedule
                 js = sorted(js)[: 2 * len(members) + 6]
             busy = state.busy_until_ms
-            out += _doomed(js, [max(float(busy[i]), now) for i in members])
-        return out
+            gone += _doomed(js, [max(float(busy[i]), now) for i in members], prefer=can)
+        hit[1].update((k, can[k]) for k in gone if k in can)
+        return hit
 
     def cost_matrix(self, state: DispatchState) -> tuple[np.ndarray, list[int], list[int]]:
         """The cost matrix over the considered pending queries (rows: their pending
@@ -993,8 +1039,18 @@ class KairosPolicy:
         now = state.now_ms
         if len(rows) * len(cols) <= 64:
             m = [self._row_costs(batches[i], arrivals[i], now, ctypes) for i in rows]
-            return np.array(m, dtype=float).reshape(len(rows), len(cols)), rows, cols
-        return self._cost_matrix_np(batches, arrivals, rows, ctypes, now), rows, cols
+            cost = np.array(m, dtype=float).reshape(len(rows), len(cols))
+        else:
+            cost = self._cost_matrix_np(batches, arrivals, rows, ctypes, now)
+        rescued = self._schedule(state)[1]
+        if rescued:  # only to the idle types that still serve them in time, by laxity there
+            pos = {k: r for r, k in enumerate(rows)}
+            for k, types in rescued.items():
+                room = self._qos - (now - arrivals[k])
+                rq = self._rescue.row(batches[k])[1]
+                cost[pos[k]] = [float(round(1000.0 * self.laxity_weight * (room - rq[u]))) if u in types
+                                else _FORBIDDEN for u in ctypes]
+        return cost, rows, cols
 
     def _cost_matrix_np(self, batches: list[int], arrivals: list[float], rows: list[int], ctypes: list[int],
                         now: float) -> np.ndarray:
@@ -1029,7 +1085,8 @@ class KairosPolicy:
         if not cols or state.n_pending == 0:
             return []
         conc = self._ctx.concurrency
-        if self.method == "assignment" and conc == 1 and (state.n_pending == 1 or len(cols) == 1):
+        fast = self.method == "assignment" and conc == 1 and not self._schedule(state)[1]
+        if fast and (state.n_pending == 1 or len(cols) == 1):
             # Exact closed forms of the assignment for one query or one idle instance:
             # the first least-cost allowed pair (what min_cost_assignment returns).
             batches, arrivals = self._pending(state)
@@ -1047,7 +1104,7 @@ class KairosPolicy:
                     if v < best:
                         best, bi, bj = v, i, 0
             return [(bi, cols[bj])] if bi >= 0 else []
-        if conc == 1 and self.method == "assignment":
+        if fast:
             batches, arrivals = self._pending(state)
             rows = self._rows(len(batches))
             if len(rows) * len(cols) > 64:

@@ -893,7 +893,8 @@ class KairosPolicy:
 
     def _query_row(self, batch: int) -> tuple:
         """Static per-batch figures: (mean per type, q-latency per type, regret per type,
-        least mean over the pool's types, types able to serve the batch in time)."""
+        least mean over the pool's types, types able to serve the batch in time, row id in
+        the vectorized table, set-aside cost per type)."""
         hit = self._qcache.get(batch)
         if hit is None:
             mean, qv = self._est.row(batch)
@@ -905,7 +906,8 @@ class KairosPolicy:
             regret = tuple(max(self._w[t] * mean[t] - best_w, 0.0) for t in range(len(mean)))
             capmask = [1.0 if t in cap else 0.0 for t in range(len(mean))]
             bm = min(mean[t] for t in self._present)
-            # the set-aside cost on each type, for hopeless queries (as in _row_costs)
+            # the set-aside cost on each type, for hopeless queries: served only by otherwise
+            # idle instances of the types able to serve the batch size in time
             aside = [float(round(1e9 + 1000.0 * self._w[t] * mean[t])) if t in cap else _FORBIDDEN
                      for t in range(len(mean))]
             # row id into the (4 + 2, T, rows) table used by the vectorized path
@@ -915,7 +917,7 @@ class KairosPolicy:
                 grown[:, :, :rid] = self._tab[:, :, :rid]
                 self._tab = grown
             self._tab[:, :, rid] = [mean, qv, regret, capmask, [bm] * len(mean), aside]
-            hit = (mean, qv, regret, bm, frozenset(cap), rid)
+            hit = (mean, qv, regret, bm, frozenset(cap), rid, tuple(aside))
             self._qcache[batch] = hit
             self._excl[batch] = cap[0] if len(cap) == 1 else -1
             self._rid[batch] = rid
@@ -924,11 +926,11 @@ class KairosPolicy:
     def _row_costs(self, batch: int, arrival: float, now: float, ctypes: list[int]) -> list[float]:
         """Cost of one query on each of the given column types (``inf`` = not allowed),
         in integer microseconds so that every solver sees identical numbers."""
-        mean, qv, regret, best_mean, cap, _ = self._query_row(batch)
+        mean, qv, regret, best_mean, cap, _, aside = self._query_row(batch)
         qos = self._qos
         room = qos - (now - arrival)
         if room < best_mean:  # hopeless: set aside, only for otherwise idle instances
-            return [float(round(1e9 + 1000.0 * self._w[t] * mean[t])) if t in cap else _FORBIDDEN for t in ctypes]
+            return [aside[t] for t in ctypes]
         inf = _FORBIDDEN
         lw = self.laxity_weight
         sw = self.short_job_weight
@@ -1005,7 +1007,7 @@ class KairosPolicy:
                 t = excl[b]
             if t < 0:
                 continue
-            _, qv, _, best_mean, _, _ = self._qcache[b]
+            _, qv, _, best_mean, _, _, _ = self._qcache[b]
             room = qos - (now - arrivals[k])
             if room < best_mean:  # late: set aside anyway
                 continue
@@ -1018,7 +1020,8 @@ class KairosPolicy:
         gone = hit[0]
         for t, js in jobs.items():
             # only types with an idle instance matter (elsewhere the query is forbidden
-            # either way), unless one of their queries could be rescued
+            # either way), unless one of their queries could be rescued; a query alone
+            # goes to the idle instance, given up or not
             if (t not in idle_types or state.n_pending == 1) and not any(k in can for *_, k in js):
                 continue
             members = self._members[t]

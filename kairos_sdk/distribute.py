@@ -983,8 +983,9 @@ class KairosPolicy:
         """
         return list(self._schedule(state)[0])
 
-    def _schedule(self, state: DispatchState) -> tuple[list[int], dict[int, list[int]]]:
-        """``(given up, {given up and rescued: the idle types that may take it})``, once per state."""
+    def _schedule(self, state: DispatchState) -> tuple[list[int], dict[int, dict[int, float]]]:
+        """``(given up, {given up and rescued: {idle type that may take it: cost there}})``,
+        once per state; a rescue is priced by its laxity on that type."""
         hit = state._cache.get("kairos_schedule")
         if hit is not None:
             return hit
@@ -997,7 +998,7 @@ class KairosPolicy:
         excl, resc = self._excl, self._rescue
         now, qos = state.now_ms, self._qos
         jobs: dict[int, list[tuple[float, float, int]]] = {}
-        can: dict[int, list[int]] = {}
+        can: dict[int, dict[int, float]] = {}
         get = excl.get
         for k in [k for k in self._rows(len(batches)) if get(batches[k], 0) >= 0]:  # (unknown: 0)
             b = batches[k]
@@ -1013,7 +1014,8 @@ class KairosPolicy:
                 continue
             if resc is not None:
                 rq = resc.row(b)[1]
-                others = [u for u in idle_types if u != t and rq[u] <= room]
+                others = {u: float(round(1000.0 * self.laxity_weight * (room - rq[u])))
+                          for u in idle_types if u != t and rq[u] <= room}
                 if others:
                     can[k] = others
             jobs.setdefault(t, []).append((arrivals[k] + qos, qv[t], k))
@@ -1046,13 +1048,10 @@ class KairosPolicy:
         else:
             cost = self._cost_matrix_np(batches, arrivals, rows, ctypes, now)
         rescued = self._schedule(state)[1]
-        if rescued:  # only to the idle types that still serve them in time, by laxity there
+        if rescued:  # only to the idle types that still serve them in time
             pos = {k: r for r, k in enumerate(rows)}
-            for k, types in rescued.items():
-                room = self._qos - (now - arrivals[k])
-                rq = self._rescue.row(batches[k])[1]
-                cost[pos[k]] = [float(round(1000.0 * self.laxity_weight * (room - rq[u]))) if u in types
-                                else _FORBIDDEN for u in ctypes]
+            for k, by_type in rescued.items():
+                cost[pos[k]] = [by_type.get(u, _FORBIDDEN) for u in ctypes]
         return cost, rows, cols
 
     def _cost_matrix_np(self, batches: list[int], arrivals: list[float], rows: list[int], ctypes: list[int],

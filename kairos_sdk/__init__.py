@@ -27,6 +27,7 @@ from .errors import (
     PlanningError,
     ProfileError,
     ProtocolError,
+    ShedError,
     SimulationError,
     WorkloadError,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "ProtocolError",
     "RoundRobinPolicy",
     "RunResult",
+    "ShedError",
     "SimulationError",
     "ThroughputResult",
     "Workload",

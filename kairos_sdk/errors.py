@@ -10,6 +10,7 @@ fits, the subclass also derives from it, so ``except ValueError`` keeps working:
     ├── PlanningError                   the planner could not run as asked
     │   └── InfeasibleError             no pool satisfies budget, caps and QoS
     ├── SimulationError(ValueError)     bad simulator arguments
+    ├── ShedError                       a query was given up: it could no longer meet QoS
     ├── EndpointError(ConnectionError)  an endpoint is down, refused or failed
     │   └── EndpointTimeout(TimeoutError)
     └── ProtocolError                   an endpoint answered something malformed
@@ -34,6 +35,7 @@ __all__ = [
     "PlanningError",
     "ProfileError",
     "ProtocolError",
+    "ShedError",
     "SimulationError",
     "WorkloadError",
 ]
@@ -65,6 +67,11 @@ class InfeasibleError(PlanningError):
 
 class SimulationError(KairosError, ValueError):
     """The simulator was given arguments it cannot run with."""
+
+
+class ShedError(KairosError):
+    """A policy that sheds load (``KairosPolicy(shed=True)``) gave the query up unserved,
+    because it could no longer finish within the QoS target anywhere."""
 
 
 class EndpointError(KairosError, ConnectionError):

@@ -12,7 +12,11 @@ index)`` puts the query on that instance's local FIFO queue; an instance starts 
 its queue whenever it has a free slot (``concurrency`` queries in flight at most). Policies
 that only assign to idle instances (free slot, empty queue) start every assigned query at
 once; they say so with the class attribute ``assigns_to_idle_only = True`` and the
-dispatcher then skips asking them while no instance is idle.
+dispatcher then skips asking them while no instance is idle. A policy may also give a
+query up unserved by assigning it to :data:`SHED` (load shedding: ``KairosPolicy(shed=True)``
+does so for queries that can no longer meet QoS); the dispatcher drops it from the queue
+and hands its id to the caller through :meth:`Dispatcher.take_shed`, which reports it as
+failed — a shed query is never silently lost.
 
 Policies
 --------
@@ -63,8 +67,12 @@ __all__ = [
     "Policy",
     "PolicyContext",
     "RoundRobinPolicy",
+    "SHED",
     "min_cost_assignment",
 ]
+
+#: Instance index a policy assigns a query to in order to give it up unserved (shed it).
+SHED = -1
 
 
 @dataclass(frozen=True, eq=False)
@@ -213,8 +221,9 @@ class Policy(Protocol):
 
     ``prepare`` is called once at the start of every run (simulated or live) and may
     precompute tables from the context; ``decide`` returns ``(pending index, instance
-    index)`` pairs, each pending index at most once, only to available instances. Queries
-    left unassigned stay pending until the next decision point.
+    index)`` pairs, each pending index at most once, only to available instances, or to
+    :data:`SHED` to give the query up. Queries left unassigned stay pending until the next
+    decision point.
     """
 
     name: str
@@ -789,6 +798,12 @@ class KairosPolicy:
     * **rescue** — of the queries that schedule gives up, those an idle instance of another
       type still serves in time at its ``rescue_q`` latency are given up first and go there
       (priced by their laxity there): a likely hit instead of a sure miss.
+    * **shed** (opt-in, ``shed=True``) — instead of serving the set-aside queries late, give
+      them up at the next decision (assigned to :data:`SHED`; the simulator and the client
+      report them as failed with a :class:`~kairos_sdk.errors.ShedError`). They miss QoS
+      either way, and no longer occupy an instance when the next queries arrive: under
+      overload, every query served stays within QoS instead of the queue growing without
+      bound.
 
     Parameters
     ----------
@@ -808,6 +823,9 @@ class KairosPolicy:
     rescue_q : latency quantile at which a given-up query may still go to an idle instance of
         a type that does not serve its batch size in time at the run's percentile; ``None``
         never.
+    shed : give up (shed) the queries that can no longer meet QoS — even at the mean latency
+        of the fastest type able to serve their batch size, or given up by the schedule and
+        not rescued — instead of serving them late. Off by default: every query is served.
 
     Examples
     --------
@@ -833,6 +851,7 @@ class KairosPolicy:
         workload: Any = None,
         set_aside: str = "schedule",
         rescue_q: float | None = 0.8,
+        shed: bool = False,
     ) -> None:
         if isinstance(feasible_q, bool) or not isinstance(feasible_q, (int, float)) or not (0.0 < feasible_q <= 1.0):
             raise KairosError(f"feasible_q must be a quantile in (0, 1], got {feasible_q!r}")
@@ -851,6 +870,8 @@ class KairosPolicy:
             raise KairosError(f"rescue_q must be a quantile in (0, 1) or None, got {rescue_q!r}")
         if not (short_job_weight >= 0):
             raise KairosError(f"short_job_weight must be >= 0, got {short_job_weight!r}")
+        if not isinstance(shed, bool):
+            raise KairosError(f"shed must be True or False, got {shed!r}")
         self.feasible_q = float(feasible_q)
         self.laxity_weight = float(laxity_weight)
         self.short_job_weight = float(short_job_weight)
@@ -862,7 +883,8 @@ class KairosPolicy:
         self.workload = workload
         self.set_aside = set_aside
         self.rescue_q = None if rescue_q is None else float(rescue_q)
-        self.name = "kairos" if method == "assignment" else "kairos-networkx"
+        self.shed = shed
+        self.name = ("kairos" if method == "assignment" else "kairos-networkx") + ("+shed" if shed else "")
 
     def prepare(self, ctx: PolicyContext) -> None:
         self._ctx = ctx
@@ -1083,6 +1105,17 @@ class KairosPolicy:
         return out[ctypes].T
 
     def decide(self, state: DispatchState) -> list[tuple[int, int]]:
+        pairs = self._match(state)
+        if not self.shed or state.n_pending == 0:
+            return pairs
+        batches, arrivals = self._pending(state)
+        now, qos, row = state.now_ms, self._qos, self._query_row
+        gone = {k for k in self._rows(len(batches)) if qos - (now - arrivals[k]) < row(batches[k])[3]}
+        if not gone:
+            return pairs
+        return [p for p in pairs if p[0] not in gone] + [(k, SHED) for k in sorted(gone)]
+
+    def _match(self, state: DispatchState) -> list[tuple[int, int]]:
         cols = state.idle_list
         if not cols or state.n_pending == 0:
             return []
@@ -1128,7 +1161,7 @@ class KairosPolicy:
 
     def __repr__(self) -> str:
         return (f"KairosPolicy(feasible_q={self.feasible_q:g}, laxity_weight={self.laxity_weight:g}, "
-                f"weighting={self.weighting!r}, method={self.method!r})")
+                f"weighting={self.weighting!r}, method={self.method!r}" + (", shed=True)" if self.shed else ")"))
 
 
 # ---------------------------------------------------------------------------- dispatcher
@@ -1209,6 +1242,7 @@ class Dispatcher:
         self.available = np.ones(n, dtype=bool)
         self._idle: set[int] = set(range(n))
         self._ready: set[int] = set()  # instances with a queued query and a free slot
+        self._shed: list[int] = []  # ids the policy gave up, until the caller takes them
 
     # ------------------------------------------------------------------ inputs
     def submit(self, query_id: int, batch: int, now_ms: float) -> None:
@@ -1290,6 +1324,14 @@ class Dispatcher:
         """Queries submitted and not finished (pending, queued or running)."""
         return len(self._info)
 
+    def take_shed(self) -> list[int]:
+        """Ids of the queries the policy gave up (assigned to :data:`SHED`) since the last
+        call; the caller reports them as failed. They count in :attr:`n_active` until taken."""
+        out, self._shed = self._shed, []
+        for qid in out:
+            del self._info[qid]
+        return out
+
     @property
     def pending_ids(self) -> tuple[int, ...]:
         """Ids of the pending queries, oldest first."""
@@ -1330,6 +1372,10 @@ class Dispatcher:
             k, i = int(k), int(i)
             if not (0 <= k < npend) or k in taken:
                 raise SimulationError(f"policy {self.policy.name!r} assigned pending query {k} twice or out of range")
+            if i == SHED:
+                taken.add(k)
+                self._shed.append(self._pending_id[k])
+                continue
             if not (0 <= i < n) or not self.available[i]:
                 raise SimulationError(f"policy {self.policy.name!r} assigned a query to unavailable instance {i}")
             taken.add(k)

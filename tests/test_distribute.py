@@ -18,6 +18,7 @@ from kairos_sdk.distribute import (
     LeastWorkPolicy,
     PaperPolicy,
     Policy,
+    SHED,
     RoundRobinPolicy,
     _doomed,
     _grouped_lsa_pairs,
@@ -378,6 +379,76 @@ def test_kairos_rejects_bad_settings():
         KairosPolicy(set_aside="never")
     with pytest.raises(KairosError, match="rescue_q"):
         KairosPolicy(rescue_q=1.0)
+    with pytest.raises(KairosError, match="shed"):
+        KairosPolicy(shed="yes")
+
+
+# ---------------------------------------------------------------------------- shedding
+def test_kairos_shed_gives_up_a_hopeless_query_instead_of_serving_it_late(rm2):
+    d = Dispatcher(KairosPolicy(shed=True), ["g4dn.xlarge"], rm2, qos_ms=350)
+    d.submit(0, 500, 0.0)     # already 400 ms old at decision time: cannot meet QoS
+    d.submit(1, 500, 390.0)   # fresh
+    assert d.dispatch(400.0) == [(1, 0)]
+    assert d.n_pending == 0 and d.n_active == 2  # the shed one counts until it is taken
+    assert d.take_shed() == [0]
+    assert d.take_shed() == [] and d.n_active == 1
+    d.finish(1, 550.0)
+    assert d.dispatch(550.0) == [] and d.n_active == 0
+
+
+def test_kairos_shed_gives_up_the_query_the_schedule_gives_up(rm2):
+    """Three large queries only the two GPUs serve in time, of which any two fit: the one
+    the schedule gives up (batch 1000) is shed at once rather than served late."""
+    d = Dispatcher(KairosPolicy(shed=True), ["g4dn.xlarge", "g4dn.xlarge", "r5n.large"], rm2, qos_ms=350)
+    for k, (b, t) in enumerate([(1000, 0.0), (900, 0.5), (900, 1.0)]):
+        d.submit(k, b, t)
+    assert sorted(q for q, _ in d.dispatch(1.0)) == [1, 2]
+    assert d.take_shed() == [0]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_kairos_sheds_exactly_the_queries_that_can_no_longer_meet_qos(seed, rm2):
+    """In random states, the shed queries are the ones that no type of the pool would finish
+    within QoS even at its mean latency, plus the ones the schedule gives up; the others are
+    assigned as without shedding."""
+    rng = np.random.default_rng(seed)
+    types = list(rng.choice(["g4dn.xlarge", "r5n.large", "c5n.2xlarge"], size=int(rng.integers(1, 8))))
+    d = Dispatcher(KairosPolicy(shed=True), types, rm2, qos_ms=350)
+    now = 1000.0
+    _random_state(d, rng, now)
+    state = d.state(now)
+    pol = d.policy
+    pairs = pol.decide(state)
+    shed = {k for k, i in pairs if i == SHED}
+    served = [(k, i) for k, i in pairs if i != SHED]
+    assert not shed & {k for k, _ in served}
+    assert all(i in set(state.idle_list) for _, i in served)
+    present = sorted(set(types))
+    hopeless = set()
+    for k, (b, t0) in enumerate(zip(state.pending_batch.tolist(), state.pending_arrival_ms.tolist())):
+        if (now - t0) + min(float(rm2.latency(t, b, q="mean")) for t in present) > 350:
+            hopeless.add(k)
+    assert hopeless <= shed <= hopeless | set(pol.doomed(state))
+    plain = KairosPolicy()
+    plain.prepare(d.ctx)
+    keep = [(k, i) for k, i in plain.decide(d.state(now)) if k not in shed]
+    assert sorted(served) == sorted(keep)
+
+
+class _ShedOldest(FCFSPolicy):
+    name = "shed-oldest"
+
+    def decide(self, state):
+        return [(0, SHED), (1, state.idle_list[0])]
+
+
+def test_dispatcher_hands_shed_queries_to_the_caller_once(rm2):
+    d = Dispatcher(_ShedOldest(), ["r5n.large"], rm2, qos_ms=350)
+    for k in range(3):
+        d.submit(k, 10, 0.0)
+    assert d.dispatch(0.0) == [(1, 0)]
+    assert d.take_shed() == [0] and d.pending_ids == (2,)
+    assert d.take_shed() == []
 
 
 # ---------------------------------------------------------------------------- paper policy

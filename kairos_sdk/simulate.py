@@ -76,6 +76,11 @@ class RunResult:
         return int(np.count_nonzero(self.instance < 0))
 
     @property
+    def n_shed(self) -> int:
+        """Failed queries that a load-shedding policy gave up (reason ``"shed: ..."``)."""
+        return sum(1 for _, why in self.failures if why.startswith("shed:"))
+
+    @property
     def qos_attainment(self) -> float:
         """Share of all queries that finished within ``qos_ms`` (failed ones count as misses)."""
         if self.n_queries == 0:
@@ -147,6 +152,7 @@ class RunResult:
         return {
             "n_queries": self.n_queries,
             "failed": self.n_failed,
+            "shed": self.n_shed,
             "rate_qps": self.rate_qps,
             "throughput_qps": self.throughput_qps,
             "p99_ms": self.p99_ms,
@@ -230,8 +236,9 @@ class _Draws:
 
 def _run(types: tuple[str, ...], profile: Profile, draws: _Draws, policy: Policy, *, rate: float, qos_ms: float,
          percentile: float, concurrency: int, plan: Any, warmup: int, stop_on_fail: bool, workload: Any = None):
-    """The event loop. Returns (finish_ms, served_by, busy_ms, arrival_ms, ok) where ok is
-    False when ``stop_on_fail`` cut a run that could no longer meet QoS."""
+    """The event loop. Returns (finish_ms, served_by, busy_ms, arrival_ms, ok, shed) where ok
+    is False when ``stop_on_fail`` cut a run that could no longer meet QoS and ``shed`` lists
+    the queries the policy gave up (see :data:`~kairos_sdk.distribute.SHED`)."""
     n = len(draws.batch)
     arrival = draws.unit_arrival * (1000.0 / rate)  # unit draws have a 1 ms mean gap
     batch = draws.batch
@@ -246,7 +253,8 @@ def _run(types: tuple[str, ...], profile: Profile, draws: _Draws, policy: Policy
     b_l = batch.tolist()
     heap: list[tuple[float, int, int, int]] = []
     push, pop = heapq.heappush, heapq.heappop
-    submit, dispatch, finish_on = disp.submit, disp.dispatch, disp.finish_on
+    submit, dispatch, finish_on, take_shed = disp.submit, disp.dispatch, disp.finish_on, disp.take_shed
+    shed: list[int] = []
     allowed = math.floor((1.0 - percentile / 100.0) * (n - warmup) + 1e-9)
     misses = 0
     seq = 0
@@ -267,7 +275,23 @@ def _run(types: tuple[str, ...], profile: Profile, draws: _Draws, policy: Policy
             t = arr_l[k]
             submit(k, b_l[k], t)
             k += 1
-        for qid, inst in dispatch(t):
+        starts = dispatch(t)
+        if not heap and k >= n and not starts:
+            while disp.n_pending and not starts:  # the end: ask until every query left has gone
+                before = disp.n_pending
+                starts = dispatch(t)
+                if disp.n_pending == before and not starts:
+                    raise SimulationError(f"policy {getattr(policy, 'name', policy)!r} left {before} queries "
+                                          "pending with every instance idle")
+        gone = take_shed()
+        if gone:
+            shed += gone
+            if stop_on_fail:
+                misses += sum(1 for qid in gone if qid >= warmup)
+                if misses > allowed:
+                    ok = False
+                    break
+        for qid, inst in starts:
             s = svc[tix[inst]][qid]
             served[qid] = inst
             busy[inst] += s
@@ -283,7 +307,7 @@ def _run(types: tuple[str, ...], profile: Profile, draws: _Draws, policy: Policy
                 if late > allowed:
                     ok = False
                     break
-    return finish, served, np.asarray(busy), arrival, ok
+    return finish, served, np.asarray(busy), arrival, ok, shed
 
 
 def simulate(
@@ -310,7 +334,9 @@ def simulate(
     on every instance type is drawn from ``profile`` by inverse-CDF sampling (one uniform
     per query, shared by the types). The policy runs inside a :class:`~kairos_sdk.distribute.Dispatcher`
     and sees only the profile's estimates, never these true times. Every query is served;
-    a run ends at the last completion.
+    a run ends at the last completion. Only a shedding policy (``KairosPolicy(shed=True)``)
+    leaves queries unserved; they are failed queries (``instance == -1``, latency ``nan``,
+    listed in ``failures`` as ``"shed: ..."``) and count as QoS misses.
 
     Parameters
     ----------
@@ -354,7 +380,7 @@ def simulate(
     rate = _check_rate(rate)
     policy = KairosPolicy() if policy is None else policy
     draws = _Draws(types, profile, workload, int(n_queries), seed)
-    finish, served, busy, arrival, _ = _run(
+    finish, served, busy, arrival, _, shed = _run(
         types, profile, draws, policy, rate=rate, qos_ms=float(qos_ms), percentile=float(percentile),
         concurrency=concurrency, plan=plan, warmup=int(warmup), stop_on_fail=False, workload=workload,
     )
@@ -375,11 +401,13 @@ def simulate(
         instance_ids=ids,
         instance_types=types,
         busy_ms=busy,
-        duration_ms=float(np.nanmax(finish) - start),
+        duration_ms=float(np.nanmax(finish) - start) if ok.any() else 0.0,
         qos_ms=float(qos_ms),
         percentile=float(percentile),
         rate_qps=rate,
         policy=getattr(policy, "name", type(policy).__name__),
+        failures=tuple((k - w, f"shed: could no longer meet the {qos_ms:g} ms QoS target")
+                       for k in sorted(shed) if k >= w),
         source="simulated",
         extra={"seed": seed, "warmup": w, "concurrency": concurrency, "service_ms": service[w:]},
     )
@@ -453,8 +481,8 @@ class ThroughputResult:
 
 
 def _meets(types, profile, draws, policy, rate, qos_ms, percentile, concurrency, plan, warmup, workload) -> bool:
-    _, _, _, _, ok = _run(types, profile, draws, policy, rate=rate, qos_ms=qos_ms, percentile=percentile,
-                          concurrency=concurrency, plan=plan, warmup=warmup, stop_on_fail=True, workload=workload)
+    ok = _run(types, profile, draws, policy, rate=rate, qos_ms=qos_ms, percentile=percentile,
+                          concurrency=concurrency, plan=plan, warmup=warmup, stop_on_fail=True, workload=workload)[4]
     return ok
 
 

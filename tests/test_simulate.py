@@ -104,6 +104,52 @@ def test_no_query_lost(make, rate, rm2):
     assert r.source == "simulated" and r.policy == make().name
 
 
+def test_shedding_under_overload_keeps_served_queries_in_time_and_loses_none(rm2):
+    """At twice what the pool serves, serving every query leaves the late ones waiting for an
+    idle instance, which comes only when the arrivals stop (tens of seconds); shedding gives
+    them up at once, costs no query that would have been in time, keeps the ones served
+    within QoS, and lists every query it gave up (a miss)."""
+    w = Workload.deeprecsys()
+    n, rate = 3000, 180.0
+    serve = simulate(HET, rm2, w, KairosPolicy(), rate=rate, qos_ms=350, n_queries=n, seed=4)
+    shed = simulate(HET, rm2, w, KairosPolicy(shed=True), rate=rate, qos_ms=350, n_queries=n, seed=4)
+    assert serve.n_failed == 0 and serve.n_shed == 0
+    assert np.nanpercentile(serve.latencies_ms, 99) > 10 * 350
+    gone = shed.instance < 0
+    assert 0 < shed.n_shed == shed.n_failed == int(gone.sum()) < n
+    assert [k for k, _ in shed.failures] == np.flatnonzero(gone).tolist()
+    assert all(why.startswith("shed: ") and "350 ms" in why for _, why in shed.failures)
+    assert np.all(np.isnan(shed.latencies_ms[gone])) and np.all(np.isfinite(shed.latencies_ms[~gone]))
+    assert sum(shed.counts_by_type.values()) + shed.n_shed == n
+    assert np.percentile(shed.latencies_ms[~gone], 99) <= 1.1 * 350
+    # a shed query is a miss: attainment counts it against the run
+    assert shed.qos_attainment == pytest.approx(np.count_nonzero(shed.latencies_ms <= 350) / n)
+    assert shed.qos_attainment >= serve.qos_attainment - 0.01
+    assert shed.summary()["shed"] == shed.n_shed and "failed" in repr(shed)
+
+
+def test_allowable_throughput_counts_shed_queries_as_misses(rm2):
+    w = Workload.deeprecsys()
+    pol = KairosPolicy(shed=True)
+    res = allowable_throughput(HET, rm2, w, pol, qos_ms=350, n_queries=3000, n_seeds=1, rel_tol=0.02)
+    at = simulate(HET, rm2, w, pol, rate=float(res), qos_ms=350, n_queries=3000, seed=0)
+    above = simulate(HET, rm2, w, pol, rate=1.1 * float(res), qos_ms=350, n_queries=3000, seed=0)
+    assert at.meets_qos and not above.meets_qos
+    assert above.n_shed > 0
+
+
+class _Never(FCFSPolicy):
+    name = "never"
+
+    def decide(self, state):
+        return []
+
+
+def test_a_policy_that_strands_queries_is_an_error_not_a_silent_loss(rm2):
+    with pytest.raises(SimulationError, match="left 5 queries pending"):
+        simulate({"r5n.large": 1}, rm2, Workload.fixed(10), _Never(), rate=10, qos_ms=350, n_queries=5)
+
+
 def test_single_worker_instances_serve_one_query_at_a_time(rm2):
     r = simulate(HET, rm2, Workload.deeprecsys(), KairosPolicy(), rate=80, qos_ms=350, n_queries=2000, seed=5)
     start = r.arrival_ms + r.latencies_ms - r.extra["service_ms"]

@@ -19,9 +19,9 @@ from kairos_sdk.client import (
     Reply,
     measure_profile,
 )
-from kairos_sdk.distribute import FCFSPolicy
+from kairos_sdk.distribute import FCFSPolicy, KairosPolicy
 from kairos_sdk.endpoints import ReplayPool, serve_pool
-from kairos_sdk.errors import EndpointError, KairosError
+from kairos_sdk.errors import EndpointError, KairosError, ShedError
 from kairos_sdk.simulate import RunResult, simulate
 
 RM2 = Profile.builtin("rm2")
@@ -144,6 +144,38 @@ async def test_a_policy_that_holds_queries_back_on_an_idle_pool_is_asked_again()
     async with serve_pool(POOL, RM2, model="rm2", time_scale=0.0) as live, client(live, policy=policy) as c:
         reply = await asyncio.wait_for(c.infer(batch_size=10), 10)
     assert reply.attempts == 1 and policy.refusals == 0
+
+
+async def test_a_shedding_policy_fails_given_up_queries_without_sending_them():
+    """Twelve large queries at once on one GPU: only a few fit within 350 ms. The shedding
+    policy gives the rest up; each ends as QueryFailed(kind="shed") with a ShedError, was
+    never sent, and the endpoint served exactly the others."""
+    pool = Pool.from_counts({"g4dn.xlarge": 1})
+    async with ReplayPool(pool, RM2, model="rm2", time_scale=FAST) as rp, \
+            client(rp.pool, policy=KairosPolicy(shed=True)) as c:
+        res = await asyncio.wait_for(asyncio.gather(*[c.submit(batch_size=1000) for _ in range(12)]), 30)
+        assert c.n_outstanding == 0
+    ok = [r for r in res if r.ok]
+    shed = [r for r in res if not r.ok]
+    assert ok and shed and len(ok) + len(shed) == 12
+    for r in shed:
+        assert r.kind == "shed" and isinstance(r.error, ShedError) and "350 ms" in r.reason
+        assert r.attempts == 0 and r.instance_ids == ()
+        with pytest.raises(ShedError):
+            r.raise_()
+    assert rp[0].n_served == len(ok)
+
+
+async def test_a_shedding_policy_in_a_live_run_lists_what_it_gave_up():
+    wl = Workload.fixed(1000)
+    pool = Pool.from_counts({"g4dn.xlarge": 1})
+    async with serve_pool(pool, RM2, model="rm2", time_scale=FAST) as live, \
+            client(live, policy=KairosPolicy(shed=True)) as c:
+        res = await c.run(wl, rate=40.0, n_queries=60, seed=3, progress=False)
+    assert 0 < res.n_shed == res.n_failed < 60
+    assert all(why.startswith("shed: ") for _, why in res.failures)
+    assert np.all(res.instance[[k for k, _ in res.failures]] == -1)
+    assert sum(res.counts_by_instance.values()) + res.n_shed == 60
 
 
 @pytest.mark.parametrize("concurrency", [1, 2])

@@ -46,7 +46,7 @@ import aiohttp
 import numpy as np
 
 from ..distribute import Dispatcher, FCFSPolicy, Policy
-from ..errors import EndpointError, KairosError, ProtocolError
+from ..errors import EndpointError, KairosError, ProtocolError, ShedError
 from ..pool import Pool
 from ..profile import Profile
 from ..simulate import RunResult
@@ -114,7 +114,8 @@ class QueryFailed:
     reason : a message naming the endpoints tried and what went wrong on each.
     kind : the last failure's kind (``"connect"``, ``"timeout"``, ``"server_error"``,
         ``"client_error"``, ``"protocol"``, ``"tls"``, ``"unavailable"``, ``"cancelled"``,
-        ``"closed"``).
+        ``"closed"``, or ``"shed"``: a load-shedding policy gave it up unsent, as it could
+        no longer meet QoS).
     error : the matching :class:`~kairos_sdk.errors.KairosError` (``raise_()`` raises it).
     attempts : requests sent for this query.
     instance_ids : the instances tried, in order.
@@ -413,6 +414,8 @@ class KairosClient:
         ------
         EndpointError, EndpointTimeout, ProtocolError
             when the query failed on every attempt (the message names each endpoint tried).
+        ShedError
+            when a load-shedding policy (``KairosPolicy(shed=True)``) gave the query up.
         """
         q = self._submit_query(inputs, batch_size)
         try:
@@ -631,6 +634,12 @@ class KairosClient:
                         stale = True
                         continue
                     self._start_attempt(q, i)
+                for qid in d.take_shed():
+                    q = self._queries.get(qid)
+                    if q is not None and q.state == "pending":
+                        err = ShedError(f"query {qid} (batch {q.batch}) shed after {now - q.arrival_ms:.1f} ms: it could "
+                                        f"no longer meet the {self.qos_ms:g} ms QoS target")
+                        self._finish_failed(q, "shed", err, now=now)
                 if not stale:
                     break
             if (d.n_pending and self._n_inflight == 0 and self._n_available and self._idle_timer is None

@@ -33,7 +33,7 @@ from .errors import KairosError
 __all__ = ["main", "parse_pool", "read_endpoints"]
 
 PROG = "kairos"
-POLICIES = ("kairos", "fcfs", "round-robin", "least-work", "paper")
+POLICIES = ("kairos", "kairos-shed", "fcfs", "round-robin", "least-work", "paper")
 
 
 class UsageError(KairosError):
@@ -263,6 +263,8 @@ _BANNER_DONE = False
 def _policy(name: str):
     from . import distribute
 
+    if name == "kairos-shed":  # KairosPolicy giving up the queries it could only serve late
+        return distribute.KairosPolicy(shed=True)
     table = {
         "kairos": "KairosPolicy",
         "fcfs": "FCFSPolicy",
@@ -366,7 +368,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
                          n_queries=args.n_queries, qos_ms=s.qos_ms, percentile=s.percentile,
                          seed=args.seed)
             rows.append([name, f"{args.rate:g}", f"{r.throughput_qps:.1f}", f"{r.p99_ms:.1f}",
-                         f"{r.qos_attainment:.2%}", "yes" if r.meets_qos else "no"])
+                         f"{r.qos_attainment:.2%}", f"{r.n_shed}", "yes" if r.meets_qos else "no"])
             docs.append({"policy": name, **r.summary(), "meets_qos": r.meets_qos})
         else:
             qps = float(allowable_throughput(pool, s.profile, s.workload, policy=pol, qos_ms=s.qos_ms,
@@ -380,7 +382,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
                          indent=2, default=float))
         return 0
     if args.rate is not None:
-        _print_table(rows, ["policy", "rate qps", "throughput qps", "p99 ms", "QoS attainment", "meets QoS"])
+        _print_table(rows, ["policy", "rate qps", "throughput qps", "p99 ms", "QoS attainment", "shed", "meets QoS"])
     else:
         _print_table(rows, ["policy", "allowable throughput qps"])
         if any(d["allowable_qps"] <= 0 for d in docs):

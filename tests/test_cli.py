@@ -195,6 +195,14 @@ def test_simulate_one_rate(capsys):
     assert rc == 0 and "fcfs" in out and "QoS attainment" in out
 
 
+def test_simulate_with_shedding_reports_what_it_gave_up(capsys):
+    rc, out, _ = run_cli(capsys, "simulate", "--pool", "g4dn.xlarge=1", "--rate", "40", "--n-queries", "1000",
+                         "--policy", "kairos-shed", "--json")
+    res = json.loads(out[out.index("{"):])["results"][0]
+    assert rc == 0 and res["policy"] == "kairos-shed"
+    assert 0 < res["shed"] == res["failed"] < 1000 and res["qos_attainment"] <= 1 - res["shed"] / 1000
+
+
 def test_simulate_explains_a_zero(capsys):
     rc, out, _ = run_cli(capsys, "simulate", "--pool", "t3.xlarge=3", "--n-seeds", "1", "--n-queries", "1000")
     assert rc == 0 and "meets QoS at no rate" in out and "t3.xlarge serves batches up to" in out

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from kairos_sdk import KairosError, Profile, SimulationError, Workload, allowable_throughput
 from kairos_sdk.distribute import (
+    SHED,
     Dispatcher,
     DispatchState,
     FCFSPolicy,
@@ -18,7 +19,6 @@ from kairos_sdk.distribute import (
     LeastWorkPolicy,
     PaperPolicy,
     Policy,
-    SHED,
     RoundRobinPolicy,
     _doomed,
     _grouped_lsa_pairs,

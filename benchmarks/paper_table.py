@@ -8,7 +8,9 @@ service within ncf 5, rm2 350, wnd 25, mtwnd 25, dien 35 ms), allowable throughp
   under its best policy (FCFS or KairosPolicy);
 * paper — the paper's allocator (``paper_upper_bound`` on the authors' own
   ``allocator_profile.json`` figures) with the paper's distributor (``PaperPolicy``);
-* kairos_sdk — ``Planner.plan(budget=2.5)`` with ``KairosPolicy``;
+* kairos_sdk — ``Planner.plan(budget=2.5)`` with ``KairosPolicy`` (serves every query);
+* +shed — the same plan with ``KairosPolicy(shed=True)``, which gives up (and reports as
+  failed) the queries it could only serve late; a shed query counts as a miss;
 * oracle — the best allowable throughput (KairosPolicy) over every configuration within
   budget, searched in descending order of its fluid bound until the bound falls below the
   best found (a configuration is first screened with one run at the best rate so far);
@@ -115,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         plan = planner.plan(budget=BUDGET)
         kq = thr(plan.counts, KairosPolicy(), plan=plan)
         kairos_q = float(kq)
+        shed_q = float(thr(plan.counts, KairosPolicy(shed=True), plan=plan))
 
         # --- oracle and fluid limit
         configs = [c for c in enumerate_configs(cat, BUDGET) if any(c.values())]
@@ -139,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             homogeneous_fcfs=homo_fcfs,
             paper=paper_q, paper_config=cfg(pub.counts),
             kairos=kairos_q, kairos_config=cfg(plan.counts), kairos_seeds=list(kq.per_seed_qps),
+            kairos_shed=shed_q,
             predicted=float(plan.predicted_qps),
             oracle=best_o, oracle_config=cfg(best_o_cfg), oracle_tried=tried,
             fluid=float(fluid_best), fluid_config=cfg(fluid_cfg),
@@ -148,14 +152,14 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
         print(f"{model}: homogeneous {row['homogeneous_config']} ({row['homogeneous_policy']}) "
               f"{row['homogeneous']:.1f} | paper {row['paper_config']} {paper_q:.1f} | kairos_sdk "
-              f"{row['kairos_config']} {kairos_q:.1f} (predicted {row['predicted']:.1f}) | oracle "
+              f"{row['kairos_config']} {kairos_q:.1f} (predicted {row['predicted']:.1f}; shedding {shed_q:.1f}) | oracle "
               f"{row['oracle_config']} {best_o:.1f} ({tried} tried) | fluid {row['fluid_config']} "
               f"{row['fluid']:.1f}  [{secs:.0f} s]", flush=True)
 
     print()
     hdr = (f"{'model':6} {'homogeneous':>22} {'paper (config)':>24} {'kairos_sdk (config)':>26} "
            f"{'oracle (config)':>24} {'fluid':>8} | {'k/homo':>6} {'k/paper':>7} {'k/oracle':>8} "
-           f"{'k/fluid':>7} {'pred/sim':>8}")
+           f"{'k/fluid':>7} {'pred/sim':>8} | {'+shed':>8} {'s/fluid':>7}")
     print(hdr)
     print("-" * len(hdr))
     for r in rows:
@@ -164,11 +168,13 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['oracle']:>9.1f} {r['oracle_config']:>14} {r['fluid']:>8.1f} | "
               f"{r['kairos'] / r['homogeneous']:>6.2f} {r['kairos'] / r['paper']:>7.3f} "
               f"{r['kairos'] / r['oracle']:>8.3f} {r['kairos'] / r['fluid']:>7.3f} "
-              f"{r['predicted'] / r['kairos']:>8.3f}")
+              f"{r['predicted'] / r['kairos']:>8.3f} | {r['kairos_shed']:>8.1f} {r['kairos_shed'] / r['fluid']:>7.3f}")
     if rows:
         kf = np.mean([r["kairos"] / r["fluid"] for r in rows])
         kp = min(r["kairos"] / r["paper"] for r in rows)
-        print(f"\nmean kairos_sdk / fluid bound = {kf:.3f}; min kairos_sdk / paper's method = {kp:.3f}")
+        sf = np.mean([r["kairos_shed"] / r["fluid"] for r in rows])
+        print(f"\nmean kairos_sdk / fluid bound = {kf:.3f} (with shedding {sf:.3f}); "
+              f"min kairos_sdk / paper's method = {kp:.3f}")
         print("\nagainst the issue's independent figures (this simulator / independent):")
         print(f"{'model':6} {'homog. FCFS':>12} {'paper method':>13} {'fluid':>8}")
         for r in rows:

@@ -11,7 +11,8 @@ queries — into two parts, side by side in one run:
   misses here come from their own Poisson bursts on a few non-preemptible servers; no
   distribution policy for the whole pool can spare the GPUs more than this.
 * **whole pool** — KairosPolicy on the real pool at the same rate: misses among the
-  exclusive queries and among the rest.
+  exclusive queries and among the rest; and the total with ``KairosPolicy(shed=True)``
+  (a shed query counts as a miss).
 
 When "exclusive alone" already uses most of the 1% at 0.92 of the bound, the rest of the pool
 must run at ~92% utilization with almost no misses, which the pooled CPU queues (tight
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"misses at {args.share:.2f} x fluid bound, % of all queries (the p99 target allows 1.00%); "
           f"{args.queries} queries, mean of {args.seeds} seeds\n")
     hdr = (f"{'model':6} {'pool':>12} {'fluid':>8} {'rate':>8} {'excl. share':>11} | {'excl. alone':>11} | "
-           f"{'pool: excl.':>11} {'+ rest':>7} {'= total':>8}")
+           f"{'pool: excl.':>11} {'+ rest':>7} {'= total':>8} | {'shed: total':>11}")
     print(hdr)
     print("-" * len(hdr))
     for model in args.models:
@@ -84,12 +85,12 @@ def main(argv: list[str] | None = None) -> int:
         rate = args.share * fluid
         excl = exclusive_sizes(prof, counts, wl, qos)
         share = sum(sum(v.values()) for v in excl.values())
-        alone, pool_ex, pool_rest = [], [], []
+        alone, pool_ex, pool_rest, shed = [], [], [], []
         for s in range(args.seeds):
             miss_alone = 0.0
             for t, pmf in excl.items():
                 sub = sum(pmf.values())
-                r = simulate({t: counts[t]}, prof, Workload.from_distribution(pmf, name="exclusive"), KairosPolicy(),
+                r = simulate({t: counts[t]}, prof, Workload.from_distribution(pmf, name="exclusive"), KairosPolicy(shed=True),
                              rate=rate * sub, qos_ms=qos, n_queries=args.queries, seed=s)
                 miss_alone += (1.0 - r.qos_attainment) * sub
             alone.append(miss_alone)
@@ -98,10 +99,13 @@ def main(argv: list[str] | None = None) -> int:
             is_ex = np.isin(r.batch, [b for v in excl.values() for b in v])
             pool_ex.append(np.mean(late & is_ex))
             pool_rest.append(np.mean(late & ~is_ex))
+            r = simulate(counts, prof, wl, KairosPolicy(shed=True), rate=rate, qos_ms=qos, n_queries=args.queries,
+                         seed=s)
+            shed.append(1.0 - r.qos_attainment)
         pool = "+".join(f"{n}{t.split('.')[0]}" for t, n in counts.items())
-        a, e, o = (100 * float(np.mean(x)) for x in (alone, pool_ex, pool_rest))
+        a, e, o, sh = (100 * float(np.mean(x)) for x in (alone, pool_ex, pool_rest, shed))
         print(f"{model:6} {pool:>12} {fluid:>8.1f} {rate:>8.1f} {share:>10.1%} | {a:>10.2f}% | "
-              f"{e:>10.2f}% {o:>6.2f}% {e + o:>7.2f}%", flush=True)
+              f"{e:>10.2f}% {o:>6.2f}% {e + o:>7.2f}% | {sh:>10.2f}%", flush=True)
     return 0
 
 

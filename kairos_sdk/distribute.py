@@ -801,9 +801,8 @@ class KairosPolicy:
     * **shed** (opt-in, ``shed=True``) — instead of serving the set-aside queries late, give
       them up at the next decision (assigned to :data:`SHED`; the simulator and the client
       report them as failed with a :class:`~kairos_sdk.errors.ShedError`). They miss QoS
-      either way, and no longer occupy an instance when the next queries arrive: under
-      overload, every query served stays within QoS instead of the queue growing without
-      bound.
+      either way, and no longer occupy an instance when the next queries arrive; under
+      overload the caller learns at once instead of when the arrivals stop.
 
     Parameters
     ----------
@@ -823,9 +822,9 @@ class KairosPolicy:
     rescue_q : latency quantile at which a given-up query may still go to an idle instance of
         a type that does not serve its batch size in time at the run's percentile; ``None``
         never.
-    shed : give up (shed) the queries that can no longer meet QoS — even at the mean latency
-        of the fastest type able to serve their batch size, or given up by the schedule and
-        not rescued — instead of serving them late. Off by default: every query is served.
+    shed : give up (shed) the set-aside queries — those no type of the pool finishes within
+        QoS even at its mean latency, and those the schedule gives up and no rescue takes —
+        instead of serving them late. Off by default: every query is served.
 
     Examples
     --------

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
+import sys
+from pathlib import Path
+
+import pytest
 
 import kairos_sdk
 from kairos_sdk import errors
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_all_is_sorted_and_complete():
@@ -46,3 +53,18 @@ def test_py_typed_shipped():
     from importlib import resources
 
     assert (resources.files("kairos_sdk") / "py.typed").is_file()
+
+
+@pytest.mark.skipif(
+    sys.version_info[:2] != (3, 11),
+    reason="docs/api.md is generated with Python 3.11; other versions render some signatures "
+    "differently",
+)
+def test_api_reference_is_current():
+    spec = importlib.util.spec_from_file_location("make_api_doc", ROOT / "tools" / "make_api_doc.py")
+    make_api_doc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_api_doc)
+    committed = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    assert committed == make_api_doc.render(), (
+        "docs/api.md does not match the code: run python tools/make_api_doc.py and commit it"
+    )

@@ -66,6 +66,7 @@ PAPER_PRICES_PER_HOUR: dict[str, float] = {
 #: The paper's per-type instance caps.
 PAPER_CAPS: dict[str, int] = {"g4dn.xlarge": 5, "c5n.2xlarge": 6, "r5n.large": 17, "t3.xlarge": 15}
 
+#: Where the built-in prices and caps come from (shown with the catalog).
 CATALOG_SOURCE = (
     "AWS on-demand prices from the KAIROS artifact (Li et al., HPDC'23; "
     "github.com/boringlee24/hpdc23-kairos, MIT licence), caps from the paper's evaluation"

@@ -991,7 +991,9 @@ class KairosPolicy:
         return hit
 
     def doomed(self, state: DispatchState) -> list[int]:
-        """Pending indices given up now although they are not late yet.
+        """Pending indices given up now although they are not late yet (Moore–Hodgson on
+        each type's exclusive queries; rescued where another idle type still likely serves
+        them in time, else set aside).
 
         With ``set_aside="schedule"``, for each type, the considered pending queries only
         that type serves in time (the GPU's large batch sizes, say) are scheduled on its
@@ -1104,6 +1106,8 @@ class KairosPolicy:
         return out[ctypes].T
 
     def decide(self, state: DispatchState) -> list[tuple[int, int]]:
+        """The min-cost matching of the considered pending queries to the idle instances;
+        with ``shed=True``, the set-aside queries go to :data:`SHED` instead (given up)."""
         pairs = self._match(state)
         if not self.shed or state.n_pending == 0:
             return pairs

@@ -11,8 +11,11 @@ attainment and throughput within 10 %).
 
 Run::
 
-    /work/venv/bin/python benchmarks/live_vs_simulate.py [--budget 1.0] [--fraction 0.8] \
-        [--queries 800] [--time-scale 1.0] [--policy kairos|fcfs] [--seeds 1]
+    python benchmarks/live_vs_simulate.py [--budget 1.0] [--fraction 0.8] \
+        [--queries 800] [--time-scale 1.0] [--policy kairos|kairos-shed|fcfs] [--seeds 1]
+
+``kairos-shed`` is ``KairosPolicy(shed=True)``: the "shed" column counts the queries it gave
+up (failed, and QoS misses) in each run.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ MODEL, QOS_MS = "rm2", 350.0
 
 
 def make_policy(name: str):
-    return KairosPolicy() if name == "kairos" else FCFSPolicy()
+    return {"kairos": KairosPolicy, "kairos-shed": lambda: KairosPolicy(shed=True), "fcfs": FCFSPolicy}[name]()
 
 
 async def live_run(pool, profile, workload, args, rate, seed):
@@ -45,9 +48,14 @@ async def live_run(pool, profile, workload, args, rate, seed):
         return await client.run(workload, rate=rate, n_queries=args.queries, seed=seed, progress=False)
 
 
+def _rel(live: float, sim: float) -> str:
+    """Relative difference, or n/a when a p99 is infinite (more than 1 % of queries shed)."""
+    return f"{(live - sim) / sim:+.1%}" if np.isfinite(live) and np.isfinite(sim) else "n/a"
+
+
 def row(name, r):
     return (f"{name:10s} {r.qos_attainment:10.2%} {r.throughput_qps:10.2f} {r.p99_ms:9.1f} "
-            f"{np.nanmean(r.latencies_ms):9.1f} {r.n_failed:7d}")
+            f"{np.nanmean(r.latencies_ms):9.1f} {r.n_failed:7d} {r.n_shed:6d}")
 
 
 def main(args: argparse.Namespace) -> None:
@@ -59,7 +67,7 @@ def main(args: argparse.Namespace) -> None:
     rate = round(args.fraction * plan.predicted_qps, 1)
     print(f"rm2, {pool!r}, planned {plan.predicted_qps:.1f} qps; offered {rate} qps ({args.fraction:.0%}), "
           f"{args.queries} queries, policy {args.policy}, time_scale {args.time_scale:g}")
-    print(f"{'':10s} {'QoS att.':>10s} {'thr (qps)':>10s} {'p99 (ms)':>9s} {'mean (ms)':>9s} {'failed':>7s}")
+    print(f"{'':10s} {'QoS att.':>10s} {'thr (qps)':>10s} {'p99 (ms)':>9s} {'mean (ms)':>9s} {'failed':>7s} {'shed':>6s}")
     d_att, d_thr = [], []
     for seed in range(args.seeds):
         t = time.perf_counter()
@@ -73,7 +81,7 @@ def main(args: argparse.Namespace) -> None:
         d_att.append(abs(live.qos_attainment - sim.qos_attainment) / sim.qos_attainment)
         d_thr.append(abs(live.throughput_qps - sim.throughput_qps) / sim.throughput_qps)
         print(f"{'rel. diff':10s} {d_att[-1]:10.2%} {d_thr[-1]:10.2%} "
-              f"{(live.p99_ms - sim.p99_ms) / sim.p99_ms:+9.1%} "
+              f"{_rel(live.p99_ms, sim.p99_ms):>9s} "
               f"{(np.nanmean(live.latencies_ms) - np.nanmean(sim.latencies_ms)) / np.nanmean(sim.latencies_ms):+9.1%}")
     ok = max(d_att) <= 0.10 and max(d_thr) <= 0.10
     print(f"\nlargest relative difference: QoS attainment {max(d_att):.2%}, throughput {max(d_thr):.2%} "
@@ -86,6 +94,6 @@ if __name__ == "__main__":
     ap.add_argument("--fraction", type=float, default=0.8)
     ap.add_argument("--queries", type=int, default=800)
     ap.add_argument("--time-scale", type=float, default=1.0)
-    ap.add_argument("--policy", choices=["kairos", "fcfs"], default="kairos")
+    ap.add_argument("--policy", choices=["kairos", "kairos-shed", "fcfs"], default="kairos")
     ap.add_argument("--seeds", type=int, default=1)
     main(ap.parse_args())

@@ -950,8 +950,8 @@ class KairosPolicy:
         mean, qv, regret, best_mean, cap, _, aside = self._query_row(batch)
         qos = self._qos
         room = qos - (now - arrival)
-        if room < best_mean:  # hopeless: set aside, only for otherwise idle instances
-            return [aside[t] for t in ctypes]
+        if room < best_mean:  # hopeless: set aside, only for otherwise idle instances (or shed)
+            return [_FORBIDDEN] * len(ctypes) if self.shed else [aside[t] for t in ctypes]
         inf = _FORBIDDEN
         lw = self.laxity_weight
         sw = self.short_job_weight
@@ -1102,21 +1102,21 @@ class KairosPolicy:
             out = np.where(safe, out, np.where(risky, np.round(1000.0 * (self.risky_cost + regret)), _FORBIDDEN))
         else:
             out = np.where(safe, out, _FORBIDDEN)
-        np.copyto(out, tab[5], where=room < best_mean)  # hopeless: the set-aside costs
+        # hopeless: the set-aside costs, or out of the matching when they are shed
+        np.copyto(out, _FORBIDDEN if self.shed else tab[5], where=room < best_mean)
         return out[ctypes].T
 
     def decide(self, state: DispatchState) -> list[tuple[int, int]]:
         """The min-cost matching of the considered pending queries to the idle instances;
-        with ``shed=True``, the set-aside queries go to :data:`SHED` instead (given up)."""
+        with ``shed=True``, the set-aside queries go to :data:`SHED` instead (given up) and
+        the others are matched without them."""
         pairs = self._match(state)
         if not self.shed or state.n_pending == 0:
             return pairs
         batches, arrivals = self._pending(state)
         now, qos, row = state.now_ms, self._qos, self._query_row
-        gone = {k for k in self._rows(len(batches)) if qos - (now - arrivals[k]) < row(batches[k])[3]}
-        if not gone:
-            return pairs
-        return [p for p in pairs if p[0] not in gone] + [(k, SHED) for k in sorted(gone)]
+        gone = [k for k in self._rows(len(batches)) if qos - (now - arrivals[k]) < row(batches[k])[3]]
+        return pairs + [(k, SHED) for k in gone] if gone else pairs
 
     def _match(self, state: DispatchState) -> list[tuple[int, int]]:
         cols = state.idle_list

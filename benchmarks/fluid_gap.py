@@ -27,21 +27,13 @@ Needs the shared data ($KAIROS_DATA or ../shared/data/kairos_aws).
 from __future__ import annotations
 
 import argparse
-import sys
 
 import numpy as np
+from _paper_setting import planned_models
 
-from kairos_sdk import Catalog, Planner, Profile, Workload, simulate
-from kairos_sdk.defaults import (
-    PAPER_BUDGET_PER_HOUR,
-    PAPER_CAPS,
-    PAPER_PRICES_PER_HOUR,
-    PAPER_QOS_MS,
-    find_data_dir,
-)
+from kairos_sdk import Profile, Workload, simulate
+from kairos_sdk.defaults import PAPER_QOS_MS
 from kairos_sdk.distribute import KairosPolicy
-
-BUDGET = PAPER_BUDGET_PER_HOUR
 
 
 def exclusive_sizes(prof: Profile, counts: dict[str, int], wl: Workload, qos_ms: float) -> dict[str, dict[int, float]]:
@@ -64,24 +56,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--queries", type=int, default=20_000)
     args = ap.parse_args(argv)
-    d = find_data_dir()
-    if d is None:
-        print("shared data not found: set KAIROS_DATA or place it at ../shared/data/kairos_aws", file=sys.stderr)
-        return 2
     wl = Workload.deeprecsys()
-    cat = Catalog.from_prices(PAPER_PRICES_PER_HOUR, caps=PAPER_CAPS)
+    setting = planned_models(args.models, wl)
     print(f"misses at {args.share:.2f} x fluid bound, % of all queries (the p99 target allows 1.00%); "
           f"{args.queries} queries, mean of {args.seeds} seeds\n")
     hdr = (f"{'model':6} {'pool':>12} {'fluid':>8} {'rate':>8} {'excl. share':>11} | {'excl. alone':>11} | "
            f"{'pool: excl.':>11} {'+ rest':>7} {'= total':>8} | {'shed: total':>11}")
     print(hdr)
     print("-" * len(hdr))
-    for model in args.models:
-        qos = PAPER_QOS_MS[model]
-        prof = Profile.from_csv(d / "latency.csv.gz", model=model, drop_outliers=True)
-        planner = Planner(prof, cat, wl, qos_ms=qos)
-        counts = {t: n for t, n in planner.plan(budget=BUDGET).counts.items() if n}
-        fluid = planner.fluid_bound(counts)
+    for m in setting:
+        model, qos, prof, counts, fluid = m.model, m.qos_ms, m.profile, m.counts, m.fluid_qps
         rate = args.share * fluid
         excl = exclusive_sizes(prof, counts, wl, qos)
         share = sum(sum(v.values()) for v in excl.values())

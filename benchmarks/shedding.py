@@ -15,18 +15,11 @@ Needs the shared data ($KAIROS_DATA or ../shared/data/kairos_aws).
 from __future__ import annotations
 
 import argparse
-import sys
 
 import numpy as np
+from _paper_setting import planned_models
 
-from kairos_sdk import Catalog, Planner, Profile, Workload, simulate
-from kairos_sdk.defaults import (
-    PAPER_BUDGET_PER_HOUR,
-    PAPER_CAPS,
-    PAPER_PRICES_PER_HOUR,
-    PAPER_QOS_MS,
-    find_data_dir,
-)
+from kairos_sdk import Workload, simulate
 from kairos_sdk.distribute import KairosPolicy
 
 
@@ -37,34 +30,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--queries", type=int, default=20_000)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
-    d = find_data_dir()
-    if d is None:
-        print("shared data not found: set KAIROS_DATA or place it at ../shared/data/kairos_aws", file=sys.stderr)
-        return 2
     wl = Workload.deeprecsys()
-    cat = Catalog.from_prices(PAPER_PRICES_PER_HOUR, caps=PAPER_CAPS)
+    setting = planned_models(args.models, wl)
     print(f"{args.queries} queries, seed {args.seed}; attainment counts shed queries as misses; "
           "p99 / max over the queries served\n")
     hdr = (f"{'model':6} {'rate':>8} {'x fluid':>7} | {'serve all: attain':>17} {'p99':>9} {'max':>9} | "
            f"{'shed: attain':>12} {'shed':>6} {'p99':>7} {'max':>7}")
     print(hdr)
     print("-" * len(hdr))
-    for model in args.models:
-        qos = PAPER_QOS_MS[model]
-        prof = Profile.from_csv(d / "latency.csv.gz", model=model, drop_outliers=True)
-        planner = Planner(prof, cat, wl, qos_ms=qos)
-        plan = planner.plan(budget=PAPER_BUDGET_PER_HOUR)
-        fluid = planner.fluid_bound(plan.counts)
+    for m in setting:
         for share in args.shares:
-            rate = share * fluid
+            rate = share * m.fluid_qps
             out = []
             for pol in (KairosPolicy(), KairosPolicy(shed=True)):
-                r = simulate(plan.pool(), prof, wl, pol, rate=rate, qos_ms=qos, n_queries=args.queries,
-                             seed=args.seed, plan=plan)
+                r = simulate(m.plan.pool(), m.profile, wl, pol, rate=rate, qos_ms=m.qos_ms, n_queries=args.queries,
+                             seed=args.seed, plan=m.plan)
                 lat = r.latencies_ms[r.instance >= 0]
                 out.append((r.qos_attainment, r.n_shed / r.n_queries, np.percentile(lat, 99), lat.max()))
             (a0, _, p0, m0), (a1, s1, p1, m1) = out
-            print(f"{model:6} {rate:>8.1f} {share:>7.2f} | {a0:>17.4f} {p0:>7.1f}ms {m0:>7.0f}ms | "
+            print(f"{m.model:6} {rate:>8.1f} {share:>7.2f} | {a0:>17.4f} {p0:>7.1f}ms {m0:>7.0f}ms | "
                   f"{a1:>12.4f} {s1:>6.2%} {p1:>5.1f}ms {m1:>5.1f}ms", flush=True)
     return 0
 

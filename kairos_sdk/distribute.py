@@ -798,11 +798,12 @@ class KairosPolicy:
     * **rescue** — of the queries that schedule gives up, those an idle instance of another
       type still serves in time at its ``rescue_q`` latency are given up first and go there
       (priced by their laxity there): a likely hit instead of a sure miss.
-    * **shed** (opt-in, ``shed=True``) — instead of serving the set-aside queries late, give
-      them up at the next decision (assigned to :data:`SHED`; the simulator and the client
-      report them as failed with a :class:`~kairos_sdk.errors.ShedError`). They miss QoS
-      either way, and no longer occupy an instance when the next queries arrive; under
-      overload the caller learns at once instead of when the arrivals stop.
+    * **shed** (opt-in, ``shed=True``) — instead of serving the set-aside queries late on
+      otherwise idle instances, keep them off every instance and give them up (assign them to
+      :data:`SHED`) once they are hopeless; the simulator and the client report them as
+      failed with a :class:`~kairos_sdk.errors.ShedError`. They miss QoS either way, and no
+      longer occupy an instance when the next queries arrive; under overload the caller
+      learns within the QoS target instead of when the arrivals stop.
 
     Parameters
     ----------
@@ -822,9 +823,10 @@ class KairosPolicy:
     rescue_q : latency quantile at which a given-up query may still go to an idle instance of
         a type that does not serve its batch size in time at the run's percentile; ``None``
         never.
-    shed : give up (shed) the set-aside queries — those no type of the pool finishes within
-        QoS even at its mean latency, and those the schedule gives up and no rescue takes —
-        instead of serving them late. Off by default: every query is served.
+    shed : give up (shed) the queries no type of the pool finishes within QoS even at its
+        mean latency, instead of serving them late; the ones the schedule gives up (and no
+        rescue takes) are kept off every instance meanwhile and reconsidered at each
+        decision. Off by default: every query is served.
 
     Examples
     --------
@@ -1108,12 +1110,14 @@ class KairosPolicy:
 
     def decide(self, state: DispatchState) -> list[tuple[int, int]]:
         """The min-cost matching of the considered pending queries to the idle instances;
-        with ``shed=True``, the set-aside queries go to :data:`SHED` instead (given up) and
-        the others are matched without them."""
+        with ``shed=True``, the hopeless queries go to :data:`SHED` (given up) and the
+        others are matched without them."""
         pairs = self._match(state)
         if not self.shed or state.n_pending == 0:
             return pairs
-        batches, arrivals = self._pending(state)
+        # shed only the hopeless: a query the schedule gives up is kept off every instance
+        # (forbidden) but stays pending, and a later decision may find it room again
+        batches, arrivals = state.pending_lists()
         now, qos, row = state.now_ms, self._qos, self._query_row
         gone = [k for k in self._rows(len(batches)) if qos - (now - arrivals[k]) < row(batches[k])[3]]
         return pairs + [(k, SHED) for k in gone] if gone else pairs

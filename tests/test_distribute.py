@@ -396,21 +396,35 @@ def test_kairos_shed_gives_up_a_hopeless_query_instead_of_serving_it_late(rm2):
     assert d.dispatch(550.0) == [] and d.n_active == 0
 
 
-def test_kairos_shed_gives_up_the_query_the_schedule_gives_up(rm2):
+def test_kairos_shed_keeps_the_query_the_schedule_gives_up_off_every_instance(rm2):
     """Three large queries only the two GPUs serve in time, of which any two fit: the one
-    the schedule gives up (batch 1000) is shed at once rather than served late."""
-    d = Dispatcher(KairosPolicy(shed=True), ["g4dn.xlarge", "g4dn.xlarge", "r5n.large"], rm2, qos_ms=350)
-    for k, (b, t) in enumerate([(1000, 0.0), (900, 0.5), (900, 1.0)]):
-        d.submit(k, b, t)
-    assert sorted(q for q, _ in d.dispatch(1.0)) == [1, 2]
-    assert d.take_shed() == [0]
+    the schedule gives up (batch 1000) takes no instance — not even the idle CPU — and is
+    shed once it is hopeless; while it is not, a GPU freeing early still serves it."""
+    types = ["g4dn.xlarge", "g4dn.xlarge", "r5n.large"]
+
+    def start():
+        d = Dispatcher(KairosPolicy(shed=True), types, rm2, qos_ms=350)
+        for k, (b, t) in enumerate([(1000, 0.0), (900, 0.5), (900, 1.0)]):
+            d.submit(k, b, t)
+        started = dict(d.dispatch(1.0))
+        assert sorted(started) == [1, 2] and {started[1], started[2]} == {0, 1}  # the GPUs
+        assert d.take_shed() == [] and d.pending_ids == (0,)
+        return d, started[1]
+
+    d, _ = start()
+    late = 351.0 - float(rm2.latency("g4dn.xlarge", 1000, q="mean"))  # hopeless from here on
+    d.finish(1, late)
+    assert d.dispatch(late) == [] and d.take_shed() == [0] and d.n_pending == 0
+    d, gpu = start()
+    d.finish(1, 20.0)  # that GPU freed early: the query fits again
+    assert d.dispatch(20.0) == [(0, gpu)] and d.take_shed() == []
 
 
 @pytest.mark.parametrize("seed", range(12))
 def test_kairos_sheds_exactly_the_queries_that_can_no_longer_meet_qos(seed, rm2):
-    """In random states, the shed queries are the ones that no type of the pool would finish
-    within QoS even at its mean latency, plus the ones the schedule gives up; the others get
-    a min-cost maximum matching of their own, as if the shed ones were not there."""
+    """In random states, the shed queries are exactly the ones that no type of the pool would
+    finish within QoS even at its mean latency; the others get a min-cost maximum matching of
+    their own, as if the shed ones were not there."""
     rng = np.random.default_rng(seed)
     types = list(rng.choice(["g4dn.xlarge", "r5n.large", "c5n.2xlarge"], size=int(rng.integers(1, 8))))
     d = Dispatcher(KairosPolicy(shed=True), types, rm2, qos_ms=350)
@@ -428,7 +442,7 @@ def test_kairos_sheds_exactly_the_queries_that_can_no_longer_meet_qos(seed, rm2)
     for k, (b, t0) in enumerate(zip(state.pending_batch.tolist(), state.pending_arrival_ms.tolist())):
         if (now - t0) + min(float(rm2.latency(t, b, q="mean")) for t in present) > 350:
             hopeless.add(k)
-    assert hopeless <= shed <= hopeless | set(pol.doomed(state))
+    assert shed == hopeless
     # the rest is a min-cost maximum matching of the queries not shed (networkx flow)
     plain = KairosPolicy()
     plain.prepare(d.ctx)

@@ -803,7 +803,7 @@ class KairosPolicy:
       :data:`SHED`) once they are hopeless; the simulator and the client report them as
       failed with a :class:`~kairos_sdk.errors.ShedError`. They miss QoS either way, and no
       longer occupy an instance when the next queries arrive; under overload the caller
-      learns within the QoS target instead of when the arrivals stop.
+      learns as soon as the query is hopeless, not when the arrivals stop.
 
     Parameters
     ----------

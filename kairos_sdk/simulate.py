@@ -276,13 +276,12 @@ def _run(types: tuple[str, ...], profile: Profile, draws: _Draws, policy: Policy
             submit(k, b_l[k], t)
             k += 1
         starts = dispatch(t)
-        if not heap and k >= n and not starts:
-            while disp.n_pending and not starts:  # the end: ask until every query left has gone
-                before = disp.n_pending
-                starts = dispatch(t)
-                if disp.n_pending == before and not starts:
-                    raise SimulationError(f"policy {getattr(policy, 'name', policy)!r} left {before} queries "
-                                          "pending with every instance idle")
+        while not starts and not heap and k >= n and disp.n_pending:  # the end: ask until none is left
+            before = disp.n_pending
+            starts = dispatch(t)
+            if not starts and disp.n_pending == before:
+                raise SimulationError(f"policy {getattr(policy, 'name', policy)!r} left {before} queries "
+                                      "pending with every instance idle")
         gone = take_shed()
         if gone:
             shed += gone
@@ -481,9 +480,8 @@ class ThroughputResult:
 
 
 def _meets(types, profile, draws, policy, rate, qos_ms, percentile, concurrency, plan, warmup, workload) -> bool:
-    ok = _run(types, profile, draws, policy, rate=rate, qos_ms=qos_ms, percentile=percentile,
-                          concurrency=concurrency, plan=plan, warmup=warmup, stop_on_fail=True, workload=workload)[4]
-    return ok
+    return _run(types, profile, draws, policy, rate=rate, qos_ms=qos_ms, percentile=percentile,
+                concurrency=concurrency, plan=plan, warmup=warmup, stop_on_fail=True, workload=workload)[4]
 
 
 def _capacity_guess(types: tuple[str, ...], profile: Profile, workload: Workload) -> float:

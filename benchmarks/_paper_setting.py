@@ -22,7 +22,6 @@ class PlannedModel:
     model: str
     qos_ms: float
     profile: Profile
-    planner: Planner
     plan: Plan
     counts: dict[str, int]  # the plan's pool, types with at least one instance
     fluid_qps: float  # fluid bound of that pool
@@ -44,6 +43,6 @@ def planned_models(models: Sequence[str], workload: Workload) -> Iterator[Planne
             planner = Planner(prof, cat, workload, qos_ms=qos)
             plan = planner.plan(budget=PAPER_BUDGET_PER_HOUR)
             counts = {t: n for t, n in plan.counts.items() if n}
-            yield PlannedModel(model, qos, prof, planner, plan, counts, planner.fluid_bound(counts))
+            yield PlannedModel(model, qos, prof, plan, counts, planner.fluid_bound(counts))
 
     return plans()

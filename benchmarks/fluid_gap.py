@@ -8,8 +8,9 @@ queries — into two parts, side by side in one run:
 * **exclusive alone** — the queries that only one rented type serves within QoS (the large
   batch sizes only the GPU serves in time), simulated on that type's instances *alone*, as
   if no other query ever touched them and the other types had unlimited capacity, under
-  ``KairosPolicy(shed=True)`` (which misses fewest of them). Their misses here come from their own Poisson bursts on a few non-preemptible servers; no
-  distribution policy for the whole pool can spare the GPUs more than this.
+  ``KairosPolicy(shed=True)`` (which misses fewest of them). Their misses here come from
+  their own Poisson bursts on a few non-preemptible servers; no distribution policy for the
+  whole pool can spare the GPUs more than this.
 * **whole pool** — KairosPolicy on the real pool at the same rate: misses among the
   exclusive queries and among the rest; and the total with ``KairosPolicy(shed=True)``
   (a shed query counts as a miss).

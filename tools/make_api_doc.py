@@ -15,6 +15,7 @@ import argparse
 import ast
 import contextlib
 import difflib
+import functools
 import importlib
 import inspect
 import re
@@ -166,10 +167,13 @@ def function_entry(name: str, func) -> str:
     return entry(f"{prefix}{name}{signature(inspect.signature(func))}", first_paragraph(func.__doc__))
 
 
-def comment_doc(module, name: str) -> str:
-    """The ``#:`` comment lines right above ``name``'s assignment in the module's source."""
+@functools.cache
+def comment_docs(module) -> dict[str, str]:
+    """``{name: doc}`` from the ``#:`` comment lines right above each module-level
+    assignment in the module's source (parsed once per module)."""
     source = inspect.getsource(module)
     lines = source.splitlines()
+    out: dict[str, str] = {}
     for node in ast.parse(source).body:
         if isinstance(node, ast.Assign):
             targets = node.targets
@@ -177,19 +181,20 @@ def comment_doc(module, name: str) -> str:
             targets = [node.target]
         else:
             continue
-        if any(isinstance(t, ast.Name) and t.id == name for t in targets):
-            i, doc = node.lineno - 2, []
-            while i >= 0 and lines[i].lstrip().startswith("#:"):
-                doc.insert(0, lines[i].lstrip()[2:])
-                i -= 1
-            return markdown(" ".join(doc))
-    return ""
+        i, doc = node.lineno - 2, []
+        while i >= 0 and lines[i].lstrip().startswith("#:"):
+            doc.insert(0, lines[i].lstrip()[2:])
+            i -= 1
+        for t in targets:
+            if isinstance(t, ast.Name) and t.id not in out:
+                out[t.id] = markdown(" ".join(doc))
+    return out
 
 
 def constant_entry(module, name: str, value: object) -> str:
     text = stable_repr(value)
     heading = f"{name} = {text}" if len(text) <= MAX_REPR and "\n" not in text else name
-    return entry(heading, comment_doc(module, name))
+    return entry(heading, comment_docs(module).get(name, ""))
 
 
 def name_entry(module, name: str) -> str:

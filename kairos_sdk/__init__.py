@@ -19,6 +19,8 @@ from __future__ import annotations
 from . import defaults as defaults  # the paper's catalog, budget and QoS targets (ks.defaults)
 from .distribute import FCFSPolicy, KairosPolicy, LeastWorkPolicy, PaperPolicy, RoundRobinPolicy
 from .errors import (
+    ArgumentError,
+    ArgumentTypeError,
     CatalogError,
     EndpointError,
     EndpointTimeout,
@@ -29,6 +31,7 @@ from .errors import (
     ProtocolError,
     ShedError,
     SimulationError,
+    UsageError,
     WorkloadError,
 )
 from .planner import Headroom, Plan, Planner
@@ -40,6 +43,8 @@ from .workload import Workload
 __version__ = "0.1.0"
 
 __all__ = [
+    "ArgumentError",
+    "ArgumentTypeError",
     "Catalog",
     "CatalogError",
     "EndpointError",
@@ -65,6 +70,7 @@ __all__ = [
     "ShedError",
     "SimulationError",
     "ThroughputResult",
+    "UsageError",
     "Workload",
     "WorkloadError",
     "__version__",

@@ -28,16 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from . import defaults
-from .errors import KairosError
+from .errors import KairosError, UsageError
 
 __all__ = ["main", "parse_pool", "read_endpoints"]
 
 PROG = "kairos"
 POLICIES = ("kairos", "kairos-shed", "fcfs", "round-robin", "least-work", "paper")
-
-
-class UsageError(KairosError):
-    """A command-line argument is wrong."""
 
 
 # ---------------------------------------------------------------------------- parsing helpers

@@ -165,7 +165,7 @@ def quantile(value: Any, name: str = "q", *, error: ErrorClass = ArgumentError) 
     v = _real(value, name)
     if not 0.0 <= v <= 1.0:
         hint = f": did you mean {v / 100:g}?" if 1.0 < v <= 100.0 else ""
-        raise error(f"{name} is a quantile in [0, 1], got {value!r}{hint}")
+        raise error(f"{name} must be a quantile in [0, 1], got {value!r}{hint}")
     return v
 
 
@@ -220,7 +220,15 @@ def instance_of(value: Any, name: str, kind: type | tuple[type, ...], *, hint: s
 
 
 def _type_name(k: type) -> str:
-    module = k.__module__
-    if module.startswith("kairos_sdk"):
+    """The name a user imports ``k`` by: ``kairos_sdk.Profile``, ``numpy.random.Generator``."""
+    if k.__module__ == "builtins":
+        return k.__qualname__
+    parts = k.__module__.split(".")
+    if parts[0] == "kairos_sdk":  # re-exported at the package root
         return f"kairos_sdk.{k.__qualname__}"
-    return k.__qualname__ if module == "builtins" else f"{module}.{k.__qualname__}"
+    keep = []
+    for p in parts:
+        if p.startswith("_"):  # stop at the first private submodule
+            break
+        keep.append(p)
+    return ".".join([*keep, k.__qualname__])

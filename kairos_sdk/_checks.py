@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -224,8 +225,8 @@ def _type_name(k: type) -> str:
     if k.__module__ == "builtins":
         return k.__qualname__
     parts = k.__module__.split(".")
-    if parts[0] == "kairos_sdk":  # re-exported at the package root
-        return f"kairos_sdk.{k.__qualname__}"
+    if parts[0] == "kairos_sdk" and getattr(sys.modules.get("kairos_sdk"), k.__qualname__, None) is k:
+        return f"kairos_sdk.{k.__qualname__}"  # re-exported at the package root
     keep = []
     for p in parts:
         if p.startswith("_"):  # stop at the first private submodule

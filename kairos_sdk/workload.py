@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats
 
+from ._checks import instance_of, positive_int
 from .errors import WorkloadError
 
 __all__ = ["Workload"]
@@ -85,8 +86,7 @@ class Workload:
         and 64/99). Batch sizes are rounded up to a multiple of ``round_to`` (10 in the
         paper, matching the measured grid 10..1000). The probabilities here are exact.
         """
-        if not isinstance(round_to, int) or round_to < 1:
-            raise WorkloadError(f"round_to must be a positive integer, got {round_to!r}")
+        round_to = positive_int(round_to, "round_to", error=WorkloadError)
         pmf: dict[int, float] = {}
 
         def add(size: int, mass: float) -> None:
@@ -110,11 +110,13 @@ class Workload:
     @classmethod
     def fixed(cls, batch: int) -> Workload:
         """Every query has the same batch size."""
+        batch = positive_int(batch, "batch", error=WorkloadError)
         return cls(np.array([batch]), np.array([1.0]), name=f"fixed({batch})")
 
     @classmethod
     def from_distribution(cls, probs_by_batch: dict[int, float], *, name: str = "custom") -> Workload:
         """From ``{batch size: probability or weight}``."""
+        instance_of(probs_by_batch, "probs_by_batch", Mapping, hint=" {batch size: probability}")
         if not probs_by_batch:
             raise WorkloadError("the distribution is empty; give at least one batch size")
         sizes = sorted(probs_by_batch)
@@ -230,11 +232,8 @@ class Workload:
 
 
 def _check_n(n: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise WorkloadError(f"n must be a positive integer number of queries, got {n!r}")
-    return int(n)
+    return positive_int(n, "n", error=WorkloadError)
 
 
 def _check_rng(rng: object) -> None:
-    if not isinstance(rng, np.random.Generator):
-        raise WorkloadError("rng must be a numpy.random.Generator, e.g. numpy.random.default_rng(0)")
+    instance_of(rng, "rng", np.random.Generator, hint=" (e.g. numpy.random.default_rng(0))")

@@ -10,7 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kairos_sdk import ArgumentTypeError, Catalog, InfeasibleError, Planner, PlanningError, Pool, Profile, Workload
+from kairos_sdk import (
+    ArgumentTypeError,
+    Catalog,
+    InfeasibleError,
+    Planner,
+    PlanningError,
+    Pool,
+    Profile,
+    Workload,
+)
 from kairos_sdk.baselines import (
     BaselineResult,
     enumerate_configs,

@@ -63,29 +63,43 @@ from .pool import Catalog, Pool
 from .profile import Profile
 from .workload import Workload
 
-__all__ = ["Headroom", "Plan", "Planner"]
+__all__ = ["Headroom", "Plan", "Planner", "silence_solver_banner"]
 
 # HiGHS settings measured fastest on this model (benchmarks/planner_speed.py): the sub-MIP
 # heuristics and restarts cost more than they save on these small, LP-heavy MILPs.
 _HIGHS_OPTIONS: dict[str, Any] = {"mip_heuristic_effort": 0.0, "mip_allow_restart": False}
 
 
-_HIGHS_QUIET = False
+_BANNER_SILENCED = False
 
 
-def _quiet_highs_banner() -> None:
-    """HiGHS prints a banner to file descriptor 1 once per process, before any option can
-    switch it off; create the first instance with that descriptor pointed at /dev/null."""
-    global _HIGHS_QUIET
-    if _HIGHS_QUIET:
+def silence_solver_banner() -> None:
+    """Keep the HiGHS solver's one-time copyright banner off standard output (opt-in).
+
+    HiGHS prints a two-line banner on file descriptor 1 when the first solver of a process
+    is created, before any solver option can switch it off (cvxpy passes ``output_flag`` and
+    ``log_to_console`` only to an instance that already exists, and the planner's solves are
+    otherwise silent). This creates that first instance with descriptor 1 pointed at
+    ``/dev/null`` for the instant it takes. Redirecting a descriptor touches the whole process
+    (output another thread writes in that instant is lost), so the library never does it on
+    its own: a program whose standard output must stay clean (the CLI's ``--json``) calls
+    this once at start-up. Later calls do nothing.
+
+    Examples
+    --------
+    >>> from kairos_sdk.planner import silence_solver_banner
+    >>> silence_solver_banner()
+    """
+    global _BANNER_SILENCED
+    if _BANNER_SILENCED:
         return
-    _HIGHS_QUIET = True
+    _BANNER_SILENCED = True
     try:
         import highspy
 
         sys.stdout.flush()
         saved = os.dup(1)
-    except Exception:  # no real stdout (some notebook frontends): leave it be
+    except Exception:  # no solver, or no real stdout (some notebook frontends): leave it be
         return
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
@@ -685,7 +699,6 @@ class Planner:
     def _solve(self, mode: str, values: Mapping[str, float | np.ndarray]) -> tuple[np.ndarray | None, str, float]:
         import cvxpy as cp
 
-        _quiet_highs_banner()
         prob, n, lam, params = self._problem(mode)
         for k, v in values.items():
             if k in params:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -24,7 +27,7 @@ from kairos_sdk import (
 )
 from kairos_sdk.baselines import enumerate_configs, exhaustive, synthetic_setting
 
-from .conftest import MODELS, PAPER_CAPS, PAPER_PRICES, QOS_MS
+from .conftest import MODELS, PAPER_CAPS, PAPER_PRICES, QOS_MS, ROOT
 
 
 @pytest.fixture(scope="module")
@@ -460,3 +463,34 @@ def test_identical_and_dominated_types_keep_the_optimum():
         assert plan.predicted_qps == pytest.approx(ex.score, rel=1e-6)
     big = planner.plan(budget=2.2)
     assert big.counts.get("cpuC", 0) == 0 or (big.counts.get("cpuA") == 2 and big.counts.get("cpuB") == 3)
+
+
+# ------------------------------------------------------------------------------ solver output
+_PLAN_IN_A_FRESH_PROCESS = """
+import sys
+from kairos_sdk import Catalog, Planner, Profile, Workload
+from kairos_sdk.planner import silence_solver_banner
+if sys.argv[1] == "quiet":
+    silence_solver_banner()
+planner = Planner(Profile.builtin("rm2"), Catalog.from_prices({"g4dn.xlarge": 0.526, "r5n.large": 0.149}),
+                  Workload.deeprecsys(), qos_ms=350)
+planner.plan(budget=1.5)
+planner.plan(target_qps=20)
+print("planned", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_planning_writes_nothing_on_stdout_but_the_solver_banner_and_that_only_when_not_silenced():
+    """The planner never redirects the process's stdout on its own; the banner HiGHS prints
+    when its first solver is created goes only with the opt-in silence_solver_banner()."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = {}
+    for mode in ("default", "quiet"):
+        proc = subprocess.run([sys.executable, "-c", _PLAN_IN_A_FRESH_PROCESS, mode], capture_output=True,
+                              text=True, env=env, timeout=120, check=True)
+        out[mode] = proc.stdout
+    assert out["quiet"] == "planned\n"
+    lines = out["default"].splitlines()
+    assert lines[-1] == "planned"
+    assert all("HiGHS" in line or "THIRD_PARTY" in line for line in lines[:-1])  # the banner, no solver log

@@ -216,7 +216,8 @@ def instance_of(value: Any, name: str, kind: type | tuple[type, ...], *, hint: s
     if not isinstance(value, kind):
         kinds = kind if isinstance(kind, tuple) else (kind,)
         expected = " or ".join(_type_name(k) for k in kinds)
-        raise ArgumentTypeError(f"{name} must be a {expected}{hint}, got {type(value).__name__}")
+        article = "an" if expected[0] in "aeiouAEIOU" else "a"
+        raise ArgumentTypeError(f"{name} must be {article} {expected}{hint}, got {type(value).__name__}")
     return value
 
 

@@ -710,7 +710,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "paper's AWS catalog, budget (2.5 USD/h) and QoS targets.",
         epilog="Start with 'kairos demo'. Each command has --help.",
     )
-    from . import __version__
+    from ._version import __version__
 
     p.add_argument("--version", action="version", version=f"kairos_sdk {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

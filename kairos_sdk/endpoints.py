@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
-from . import __version__
+from ._version import __version__
 from .errors import KairosError
 from .pool import Pool
 from .profile import Profile

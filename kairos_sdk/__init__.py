@@ -35,7 +35,8 @@ from .errors import (
 from .planner import Headroom, Plan, Planner
 from .pool import Catalog, Instance, InstanceType, Pool
 from .profile import Profile
-from .simulate import RunResult, ThroughputResult, allowable_throughput, simulate
+from .results import RunResult, ThroughputResult
+from .simulate import allowable_throughput, simulate
 from .workload import Workload
 
 __all__ = [

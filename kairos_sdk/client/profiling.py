@@ -27,8 +27,9 @@ from typing import Any
 from ..errors import KairosError
 from ..pool import Instance, Pool
 from ..profile import Profile
-from .core import KairosClient, _make_bar, _want_progress
+from .core import KairosClient
 from .protocols import InferenceProtocol
+from .runs import _make_bar, _want_progress
 
 __all__ = ["measure_profile"]
 
@@ -60,8 +61,8 @@ async def measure_profile(
     warmup : unrecorded requests per endpoint first (at the largest batch size).
     progress : tqdm progress bar (default: when stderr is a terminal or in Jupyter).
     time_scale : as for :class:`KairosClient` (replay endpoints run faster than real time).
-    client_options : passed to :class:`KairosClient` (``token``, ``headers``, ``verify``,
-        ``timeout_s``, ``wait_ready_s``, ...).
+    client_options : passed to :class:`KairosClient` (``token``: a string or an ``Auth``,
+        ``timeout_s`` (seconds or a ``Timeouts``), ``concurrency``, ``retry``, ...).
 
     Returns
     -------

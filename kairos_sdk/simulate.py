@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -130,12 +130,8 @@ def _run(types: tuple[str, ...], profile: Profile, draws: _Draws, policy: Policy
             submit(k, b_l[k], t)
             k += 1
         starts = dispatch(t)
-        while not starts and not heap and k >= n and disp.n_pending:  # the end: ask until none is left
-            before = disp.n_pending
-            starts = dispatch(t)
-            if not starts and disp.n_pending == before:
-                raise SimulationError(f"policy {getattr(policy, 'name', policy)!r} left {before} queries "
-                                      "pending with every instance idle")
+        if not starts and not heap and k >= n and disp.n_pending:
+            starts = _drain(disp, t, policy)
         gone = take_shed()
         if gone:
             shed += gone
@@ -151,16 +147,33 @@ def _run(types: tuple[str, ...], profile: Profile, draws: _Draws, policy: Policy
             push(heap, (t + s, seq, qid, inst))
             seq += 1
         events += 1
-        if stop_on_fail and (events & 1023) == 0:
-            # Queries older than the target and not finished on time are misses already.
-            cut = int(np.searchsorted(arrival, t - qos_ms, side="right"))
-            if cut > warmup:
-                lat = finish[warmup:cut] - arrival[warmup:cut]
-                late = (cut - warmup) - int(np.count_nonzero(lat <= qos_ms))
-                if late > allowed:
-                    ok = False
-                    break
+        if stop_on_fail and (events & 1023) == 0 and _late_already(finish, arrival, t, qos_ms, warmup) > allowed:
+            ok = False
+            break
     return finish, served, np.asarray(busy), arrival, ok, shed
+
+
+def _drain(disp: Dispatcher, t: float, policy: Policy) -> list[tuple[int, int]]:
+    """The end of a run (no arrival left, every instance idle): ask until a query starts or
+    none is left; a policy that keeps queries pending with nothing running is a bug."""
+    starts: list[tuple[int, int]] = []
+    while not starts and disp.n_pending:
+        before = disp.n_pending
+        starts = disp.dispatch(t)
+        if not starts and disp.n_pending == before:
+            raise SimulationError(f"policy {getattr(policy, 'name', policy)!r} left {before} queries "
+                                  "pending with every instance idle")
+    return starts
+
+
+def _late_already(finish: np.ndarray, arrival: np.ndarray, t: float, qos_ms: float, warmup: int) -> int:
+    """Queries past warm-up that arrived more than ``qos_ms`` before ``t`` and did not finish
+    within it: misses already, whatever happens next."""
+    cut = int(np.searchsorted(arrival, t - qos_ms, side="right"))
+    if cut <= warmup:
+        return 0
+    lat = finish[warmup:cut] - arrival[warmup:cut]
+    return (cut - warmup) - int(np.count_nonzero(lat <= qos_ms))
 
 
 def simulate(
@@ -269,6 +282,34 @@ def _meets(types, profile, draws, policy, rate, qos_ms, percentile, concurrency,
                 concurrency=concurrency, plan=plan, warmup=warmup, stop_on_fail=True, workload=workload)[4]
 
 
+def _highest_passing_rate(ok: Callable[[float], bool], start: float, *, passed: bool, warm: bool,
+                          rel_tol: float) -> float:
+    """Bracket the pass/fail boundary from ``start`` (known to pass when ``passed``; steps of
+    1.25x from a warm start, else 2x), then bisect geometrically until ``hi / lo <= 1 +
+    rel_tol``. Returns the highest passing rate found, 0 when nothing passes."""
+    if passed or ok(start):
+        lo = start
+        hi = lo * 1.25 if warm else lo * 2.0
+        while ok(hi):
+            lo, hi = hi, hi * 2.0
+            if hi > 1e9:
+                raise SimulationError("allowable throughput search diverged; is qos_ms unreasonably large?")
+    else:
+        hi = start
+        lo = hi / (1.25 if warm else 2.0)
+        while not ok(lo):
+            hi, lo = lo, lo / 2.0
+            if lo < start * 1e-3:  # nothing meets the target (e.g. a batch size nobody serves in time)
+                return 0.0
+    while hi / lo > 1.0 + rel_tol:
+        mid = math.sqrt(lo * hi)
+        if ok(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
 def _capacity_guess(types: tuple[str, ...], profile: Profile, workload: Workload) -> float:
     """Total service capacity (qps) if every instance served the whole mix: a starting
     point for the search, not a bound."""
@@ -362,28 +403,7 @@ def allowable_throughput(
             break
         warm = bool(answers) and answers[-1] > 0  # start the next seed at the last answer
         start = float(at_least) if screening else (answers[-1] if warm else guess)
-        if screening or ok(start):
-            lo = start
-            hi = lo * 1.25 if warm else lo * 2.0
-            while ok(hi):
-                lo, hi = hi, hi * 2.0
-                if hi > 1e9:
-                    raise SimulationError("allowable throughput search diverged; is qos_ms unreasonably large?")
-        else:
-            hi = start
-            lo = hi / (1.25 if warm else 2.0)
-            while not ok(lo):
-                hi, lo = lo, lo / 2.0
-                if lo < start * 1e-3:  # nothing meets the target (e.g. a batch size nobody serves in time)
-                    lo = 0.0
-                    break
-        while lo > 0 and hi / lo > 1.0 + rel_tol:
-            mid = math.sqrt(lo * hi)
-            if ok(mid):
-                lo = mid
-            else:
-                hi = mid
-        answers.append(lo)
+        answers.append(_highest_passing_rate(ok, start, passed=screening, warm=warm, rel_tol=rel_tol))
     return ThroughputResult(
         qps=float(np.mean(answers)), per_seed_qps=tuple(answers), rel_tol=rel_tol, n_runs=runs,
         policy=getattr(policy, "name", type(policy).__name__),

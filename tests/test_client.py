@@ -15,6 +15,7 @@ from kairos_sdk import Pool, Profile, Workload
 from kairos_sdk.client import (
     Auth,
     KairosClient,
+    Limits,
     OpenInferenceProtocol,
     QueryFailed,
     Reply,
@@ -413,6 +414,56 @@ async def test_progress_bar_can_be_forced_on(capsys):
     async with serve_pool(POOL, RM2, model="rm2", time_scale=0.0) as live, client(live) as c:
         await c.run(Workload.fixed(10), rate=500.0, n_queries=5, progress=True)
     assert "live fcfs" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- settings
+def test_a_plain_keyword_and_its_settings_object_configure_the_same_client():
+    live = Pool.from_counts({"g4dn.xlarge": 1, "r5n.large": 2}).with_endpoints(
+        ["http://127.0.0.1:9", "http://127.0.0.1:10", "http://127.0.0.1:11"])
+    plain = KairosClient(live, protocol=OIP, concurrency=3, timeout_s=2.5, token="s3cret")
+    full = KairosClient(live, protocol=OIP, concurrency=Limits(concurrency=3), timeout_s=Timeouts(request_s=2.5),
+                        token=Auth(token="s3cret"))
+    for c in (plain, full):
+        assert c.concurrency == 3 and c.limits == Limits(3) and c.timeout_s == 2.5
+        assert c.timeouts == Timeouts(request_s=2.5, ready_s=2.5, unavailable_s=2.0, wait_ready_s=0.0)
+        assert c._transport.header_names == ("User-Agent", "Authorization")
+        # the session is sized for the pool: 2 connections per slot and per instance, at least 100
+        assert c._transport._limit == 100
+    assert KairosClient(live, protocol=OIP, concurrency=Limits(20))._transport._limit == 2 * 3 * 20 + 2 * 3
+    assert KairosClient(live, protocol=OIP, concurrency=Limits(1, max_connections=7))._transport._limit == 7
+    assert Timeouts(request_s=30).ready_s == 5.0 and Timeouts(check_ready=False).check_ready == "skip"
+    assert "s3cret" not in repr(Auth(token="s3cret", headers={"X-Api-Key": "k3y"}))
+    assert "k3y" not in repr(Auth(token="s3cret", headers={"X-Api-Key": "k3y"}))
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: Timeouts(request_s=-1), "timeout_s must be a positive"),
+        (lambda: Timeouts(ready_s=0), "ready_s must be a positive"),
+        (lambda: Timeouts(unavailable_s=float("nan")), "unavailable_timeout_s"),
+        (lambda: Timeouts(wait_ready_s=-0.5), "wait_ready_s must be a non-negative"),
+        (lambda: Timeouts(check_ready="most"), "check_ready must be 'all', 'any' or 'skip'"),
+        (lambda: Limits(concurrency=True), "concurrency must be a positive integer"),
+        (lambda: Limits(max_connections=0), "max_connections must be a positive integer"),
+        (lambda: Auth(token=""), "token must be a non-empty string"),
+    ],
+)
+def test_settings_objects_check_their_values(make, match):
+    with pytest.raises(KairosError, match=match):
+        make()
+
+
+async def test_a_run_among_outstanding_queries_keeps_the_policy_as_prepared(caplog):
+    policy = RecordingPolicy()
+    async with serve_pool(POOL, RM2, model="rm2", time_scale=FAST) as live, client(live, policy=policy) as c:
+        early = [c.submit(batch_size=1000) for _ in range(4)]  # still outstanding when the run starts
+        with caplog.at_level("WARNING", logger="kairos_sdk.client"):
+            res = await c.run(Workload.fixed(10), rate=100.0, n_queries=5, progress=False)
+        assert all(r.ok for r in await asyncio.gather(*early)) and res.n_failed == 0
+    # never re-prepared for the run's workload under the queries it was deciding for
+    assert policy.contexts and all(ctx.workload is None for ctx in policy.contexts)
+    assert "queries outstanding: the policy keeps its current preparation" in caplog.text
 
 
 # ---------------------------------------------------------------------- misuse

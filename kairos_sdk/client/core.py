@@ -262,10 +262,10 @@ class KairosClient(_Queries, _Health, _Runs):
                 d.set_available(i, False)
         return d
 
-    def _prepare_policy(self, workload: Workload | None) -> None:
-        """Prepare the policy for ``workload`` (``None``: for queries outside a run). A policy
-        is prepared before a run's first query: with queries outstanding, it keeps its
-        current preparation."""
+    def _prepare_policy(self, workload: Workload) -> None:
+        """Prepare the policy for a run of ``workload``, before its first query. With queries
+        outstanding it keeps its current preparation: a policy is never re-prepared under
+        queries it is deciding for."""
         if self._queries:
             log.warning("%d queries outstanding: the policy keeps its current preparation", len(self._queries))
             return
@@ -386,8 +386,8 @@ class KairosClient(_Queries, _Health, _Runs):
             return await self._run_arrivals(batches.astype(np.int64), arrivals.astype(float), rate=float(rate),
                                             progress=progress, on_result=on_result)
         finally:
-            if self._state == "open":
-                self._prepare_policy(None)
+            if self._state == "open" and not self._queries:  # back to the preparation for infer
+                self._dispatcher = self._new_dispatcher(workload=None)
 
     # ------------------------------------------------------------------ introspection
     @property

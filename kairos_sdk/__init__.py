@@ -17,6 +17,7 @@ Examples
 from __future__ import annotations
 
 from . import defaults as defaults  # the paper's catalog, budget and QoS targets (ks.defaults)
+from ._version import __version__
 from .distribute import FCFSPolicy, KairosPolicy, LeastWorkPolicy, PaperPolicy, RoundRobinPolicy
 from .errors import (
     ArgumentError,
@@ -37,10 +38,9 @@ from .errors import (
 from .planner import Headroom, Plan, Planner
 from .pool import Catalog, Instance, InstanceType, Pool
 from .profile import Profile
-from .simulate import RunResult, ThroughputResult, allowable_throughput, simulate
+from .results import RunResult, ThroughputResult
+from .simulate import allowable_throughput, simulate
 from .workload import Workload
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ArgumentError",

@@ -407,9 +407,8 @@ async def _drive(pool, s: _Setup, *, policy, rate: float, duration_s: float, see
     from .client import KairosClient, OpenInferenceProtocol
 
     async with KairosClient(pool, protocol=OpenInferenceProtocol(s.model), policy=policy,
-                            profile=s.profile, qos_ms=s.qos_ms, percentile=s.percentile,
-                            progress=progress) as client:
-        return await client.run(s.workload, rate=rate, duration_s=duration_s, seed=seed)
+                            profile=s.profile, qos_ms=s.qos_ms, percentile=s.percentile) as client:
+        return await client.run(s.workload, rate=rate, duration_s=duration_s, seed=seed, progress=progress)
 
 
 def _run_row(label: str, pool, r) -> list[str]:
@@ -644,11 +643,11 @@ async def _demo_live(s: _Setup, pools, per_run_s: float, seed: int, progress, ti
         runs = []
         async with serve_pool(pool, s.profile, model=s.model, seed=seed, time_scale=time_scale) as live, KairosClient(
             live, protocol=OpenInferenceProtocol(s.model), policy=KairosPolicy(), profile=s.profile,
-            qos_ms=s.qos_ms, percentile=s.percentile, progress=progress, time_scale=time_scale,
+            qos_ms=s.qos_ms, percentile=s.percentile, time_scale=time_scale,
         ) as client:
             for f in DEMO_FRACTIONS:
                 rate = round(qps * f, 1)
-                r = await client.run(s.workload, rate=rate, duration_s=per_run_s, seed=seed + k)
+                r = await client.run(s.workload, rate=rate, duration_s=per_run_s, seed=seed + k, progress=progress)
                 k += 1
                 mark = "meets" if r.meets_qos else "misses"
                 fail = f", {r.n_failed} failed" if r.n_failed else ""
@@ -706,7 +705,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "paper's AWS catalog, budget (2.5 USD/h) and QoS targets.",
         epilog="Start with 'kairos demo'. Each command has --help.",
     )
-    from . import __version__
+    from ._version import __version__
 
     p.add_argument("--version", action="version", version=f"kairos_sdk {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

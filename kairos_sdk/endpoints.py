@@ -49,8 +49,8 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
-from . import __version__
 from ._checks import instance_of, int_in_range, non_negative_float, positive_int, probability
+from ._version import __version__
 from .errors import ArgumentError, KairosError, ProfileError
 from .pool import Pool
 from .profile import Profile

@@ -8,7 +8,7 @@ page is ready as soon as the notebook has run.
 The test drags the budget slider's handle with the mouse and checks what a user would read:
 the readout, the budget the kernel now holds (shown by a small echo widget in the notebook),
 the plan table (which must be the plan ``Planner.plan`` gives for that budget, computed here)
-and the frontier plot (a new PNG). Screenshots before and after land in
+and the frontier plot (redrawn, as the browser decodes it). Screenshots before and after land in
 ``kairos_out/browser/`` (git-ignored; ``$KAIROS_ARTIFACTS`` overrides).
 
 It skips, saying why, when Chromium, Voilà or Playwright is missing, unless
@@ -51,7 +51,7 @@ QOS_MS = 350
 START_BUDGET = 2.5
 TARGET_BUDGET = 1.5  # where the handle is dragged to (the readout says where it landed)
 
-# The notebook a user would write, plus two lines for the test: an echo of the budget the
+# The notebook a user would write, plus a few lines for the test: an echo of the budget the
 # kernel holds, and a wait for the frontier (computed in a worker thread) so that the plot the
 # browser first shows is already final and a later change can only come from the slider.
 CELLS = [

@@ -78,6 +78,9 @@ def _schedule(delay_s: float, fn: Callable[[], None], handle: Any) -> Any:
 
 
 # ============================================================================ PlannerWidget
+_BUDGET_STEP = 0.05  # USD/hour between two positions of the budget slider
+
+
 class PlannerWidget:
     """Interactive planning: budget, QoS and percentile sliders, plan table, frontier plot and
     a Simulate button.
@@ -88,7 +91,8 @@ class PlannerWidget:
         models or profiles with a selector.
     budgets : budgets (USD/hour) of the throughput-vs-cost frontier; default 8 points up to
         twice the starting budget.
-    budget : starting budget, USD/hour (default: the paper's 2.5).
+    budget : starting budget, USD/hour (default: the paper's 2.5), rounded down to the
+        slider's steps of $0.05.
     debounce_s : wait this long after the last slider move before re-planning (0: at once).
     sim_queries : queries per simulated trial behind the Simulate button.
 
@@ -142,8 +146,15 @@ class PlannerWidget:
 
         self.selector = W.Dropdown(options=list(planners), value=next(iter(planners)),
                                    description="model", layout=W.Layout(display="" if len(planners) > 1 else "none"))
-        self.budget = W.FloatSlider(value=b0, min=round(cheapest, 3), max=round(max(self._budgets) * 1.5, 2),
-                                    step=0.05, description="budget $/h", continuous_update=True,
+        # A browser's slider snaps its value to min + k * step and sends the snapped value back:
+        # with min at the cheapest price ($0.149) a budget of 2.5 became 2.499 on display and
+        # every position read "1.50" while planning 1.499. So min, max and start sit on the grid.
+        step = _BUDGET_STEP
+        b_min = round(math.ceil(cheapest / step - 1e-9) * step, 2)
+        b0 = max(round(math.floor(b0 / step + 1e-9) * step, 2), b_min)
+        b_max = round(math.ceil(max(max(self._budgets) * 1.5, b0) / step - 1e-9) * step, 2)
+        self.budget = W.FloatSlider(value=b0, min=b_min, max=b_max,
+                                    step=step, description="budget $/h", continuous_update=True,
                                     readout_format=".2f", style={"description_width": "90px"})
         qos0 = float(first.qos_ms)
         self.qos = W.FloatLogSlider(value=qos0, base=10, min=math.log10(qos0) - 1, max=math.log10(qos0) + 1,

@@ -530,3 +530,79 @@ def test_kairos_policy_does_not_spend_the_miss_budget_on_heavy_tailed_helpers():
     mixed = allowable_throughput({"g4dn.xlarge": 3, "t3.xlarge": 4}, prof, w, KairosPolicy(), qos_ms=35,
                                  n_queries=5000, n_seeds=1, rel_tol=0.02)
     assert float(mixed) >= 0.98 * float(gpus) > 0
+
+
+# ---------------------------------------------------------------------------- LP weights
+def _dense_lp_duals(mean: np.ndarray, ok: np.ndarray, probs: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The fluid LP written out densely: maximize lam with y[t, b] >= 0 (0 where type t may
+    not serve batch b), sum_t y[t, b] = probs[b] lam and sum_b mean[t, b] / 1000 y[t, b] <=
+    counts[t]; returns the capacity duals."""
+    from scipy.optimize import linprog
+
+    nt, nb = mean.shape
+    c = np.zeros(nt * nb + 1)
+    c[-1] = -1.0
+    a_ub = np.zeros((nt, nt * nb + 1))
+    for t in range(nt):
+        a_ub[t, t * nb:(t + 1) * nb] = mean[t] / 1000.0
+    a_eq = np.zeros((nb, nt * nb + 1))
+    for b in range(nb):
+        a_eq[b, [t * nb + b for t in range(nt)]] = 1.0
+        a_eq[b, -1] = -probs[b]
+    bounds = [(0, None if ok[t, b] else 0) for t in range(nt) for b in range(nb)] + [(0, None)]
+    res = linprog(c, A_ub=a_ub, b_ub=counts, A_eq=a_eq, b_eq=np.zeros(nb), bounds=bounds, method="highs")
+    assert res.status == 0
+    return -np.asarray(res.ineqlin.marginals)
+
+
+@pytest.mark.parametrize("model", ["rm2", "dien", "wnd"])
+@pytest.mark.parametrize("seed", range(6))
+def test_kairos_lp_weights_are_the_fluid_lp_shadow_prices(model, seed):
+    """The policy prices each type's time by the capacity duals of the pool's fluid LP (the
+    planner's routing LP reused): the same weights as the LP written out densely."""
+    prof = Profile.builtin(model)
+    rng = np.random.default_rng(seed)
+    types = list(rng.choice(prof.instance_types, size=int(rng.integers(1, 10))))
+    w = Workload.deeprecsys()
+    qos = float(rng.choice([0.5, 1.0, 2.0])) * float(np.median([prof.latency(t, 500, q=0.9) for t in prof.instance_types]))
+    pol = KairosPolicy()
+    d = Dispatcher(pol, types, prof, qos_ms=qos, workload=w)
+    names = d.ctx.type_names
+    mean = np.array([prof.latency(t, w.batch_sizes, q="mean", extrapolate=True) for t in names])
+    ok = np.array([prof.latency(t, w.batch_sizes, q=pol.feasible_q, extrapolate=True) <= qos for t in names])
+    ok[:, ~ok.any(axis=0)] = True
+    duals = _dense_lp_duals(mean, ok, w.probs, np.bincount(d.ctx.type_index, minlength=len(names)).astype(float))
+    expect = np.maximum(duals / duals.max(), 0.05)
+    assert [pol.type_weights[t] for t in names] == pytest.approx(expect.tolist(), rel=1e-9, abs=1e-12)
+
+
+# ---------------------------------------------------------------------------- registry
+def test_policy_registry_builds_every_named_policy():
+    from kairos_sdk.distribute import policy_from_name, policy_names
+
+    assert policy_names()[:6] == ("kairos", "kairos-shed", "fcfs", "round-robin", "least-work", "paper")
+    kinds = {"kairos": KairosPolicy, "kairos-shed": KairosPolicy, "fcfs": FCFSPolicy,
+             "round-robin": RoundRobinPolicy, "least-work": LeastWorkPolicy, "paper": PaperPolicy}
+    for name, cls in kinds.items():
+        a, b = policy_from_name(name), policy_from_name(name)
+        assert type(a) is cls and a is not b and isinstance(a, Policy)
+    assert policy_from_name("kairos-shed").shed and not policy_from_name("kairos").shed
+    assert policy_from_name("kairos", method="networkx").method == "networkx"
+    assert policy_from_name("kairos-shed", window=8).window == 8
+
+
+def test_policy_registry_rejects_unknown_names_and_takes_new_ones():
+    from kairos_sdk.distribute import policy_from_name, policy_names, register_policy
+    from kairos_sdk.distribute.registry import _REGISTRY
+
+    with pytest.raises(ValueError, match="unknown policy 'fifo'.*kairos-shed, fcfs") as err:
+        policy_from_name("fifo")
+    assert isinstance(err.value, KairosError)
+    with pytest.raises(KairosError, match="non-empty string"):
+        register_policy("", FCFSPolicy)
+    try:
+        register_policy("kairos-speed", lambda **kw: KairosPolicy(weighting="speed", **kw))
+        assert policy_names()[-1] == "kairos-speed"
+        assert policy_from_name("kairos-speed", shed=True).weighting == "speed"
+    finally:
+        _REGISTRY.pop("kairos-speed", None)

@@ -34,7 +34,7 @@ SET_ASIDE_US = 1e9
 _TABLE_SIZE = 128
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class QueryRow:
     """Static figures of one batch size; the tuples are indexed by type (context order)."""
 
@@ -119,6 +119,8 @@ class CostModel:
         self.table = CostTable(len(ctx.type_names))
         self._rows: dict[int, QueryRow] = {}
         self._rid: dict[int, int] = {}  # batch -> its row id in the table
+        #: batch -> the only type able to serve it in time, else -1 (batches seen so far)
+        self.exclusive_of: dict[int, int] = {}
 
     def row(self, batch: int) -> QueryRow:
         """The static figures of ``batch`` (computed once)."""
@@ -127,6 +129,7 @@ class CostModel:
             hit = self._new_row(batch)
             self._rows[batch] = hit
             self._rid[batch] = hit.row_id
+            self.exclusive_of[batch] = hit.exclusive
         return hit
 
     def _new_row(self, batch: int) -> QueryRow:
@@ -144,17 +147,13 @@ class CostModel:
         return QueryRow(mean, qv, regret, best_mean, frozenset(cap), cap[0] if len(cap) == 1 else -1, rid,
                         tuple(aside))
 
-    def exclusive(self, batch: int) -> int:
-        """The only type able to serve ``batch`` in time, else -1."""
-        return self.row(batch).exclusive
-
     def hopeless(self, batch: int, arrival_ms: float, now_ms: float) -> bool:
         """No type of the pool finishes the query within QoS even at its mean latency."""
         return self.qos_ms - (now_ms - arrival_ms) < self.row(batch).best_mean_ms
 
     def pair_costs(self, batch: int, arrival: float, now: float, ctypes: list[int]) -> list[float]:
         """Cost (µs) of one query on each of the given column types (``inf`` = not allowed)."""
-        r = self.row(batch)
+        r = self._rows.get(batch) or self.row(batch)
         room = self.qos_ms - (now - arrival)
         if room < r.best_mean_ms:  # hopeless: set aside, only for otherwise idle instances (or shed)
             return [FORBIDDEN] * len(ctypes) if self.shed else [r.aside_us[t] for t in ctypes]

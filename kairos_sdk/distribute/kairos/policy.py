@@ -146,7 +146,7 @@ class KairosPolicy:
                                short_job_weight=self.short_job_weight, risky_cost=self.risky_cost, shed=self.shed)
         self._schedule = None
         if self.set_aside == "schedule" and ctx.concurrency == 1:  # (nothing is given up early otherwise)
-            self._schedule = SetAsideSchedule(ctx, self.costs, window=self.window, rescue_q=self.rescue_q,
+            self._schedule = SetAsideSchedule(ctx, self.costs, rescue_q=self.rescue_q,
                                               laxity_weight=self.laxity_weight)
 
     def decide(self, state: DispatchState) -> list[tuple[int, int]]:
@@ -183,16 +183,20 @@ class KairosPolicy:
         d = self._decision(state)
         return cost_matrix(self.costs, d), d.rows, d.cols
 
-    def _set_aside(self, state: DispatchState) -> SetAside:
-        if self._schedule is None:
+    def _set_aside(self, state: DispatchState, rows: list[int] | None = None) -> SetAside:
+        schedule = self._schedule
+        if schedule is None:
             return _NO_SET_ASIDE
-        return state.cached("kairos.set_aside", lambda: self._schedule(state))
+        if rows is None:
+            rows = window_rows(state.n_pending, self.window)
+        return state.cached("kairos.set_aside", lambda: schedule(state, rows))
 
     def _decision(self, state: DispatchState) -> Decision:
         """The decision point as the costs see it: a query set aside early (and not
         rescued) is priced as a late one (its arrival moved far into the past)."""
         batches, arrivals = state.pending_lists()
-        aside = self._set_aside(state)
+        rows = window_rows(len(batches), self.window)
+        aside = self._set_aside(state, rows)
         if len(aside.gone) > len(aside.rescued):
             arrivals = list(arrivals)
             for k in aside.gone:
@@ -200,7 +204,7 @@ class KairosPolicy:
                     arrivals[k] = state.now_ms - _LONG_AGO_MS
         cols = state.idle_list
         return Decision(
-            now_ms=state.now_ms, batches=batches, arrivals=arrivals, rows=window_rows(len(batches), self.window),
+            now_ms=state.now_ms, batches=batches, arrivals=arrivals, rows=rows,
             cols=cols, ctypes=[self._tix[j] for j in cols], aside=aside,
             free_slots=state.free_slots if self._ctx.concurrency > 1 else None,
         )

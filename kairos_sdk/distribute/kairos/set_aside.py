@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from ..base import DispatchState, PolicyContext
 from ..estimates import Estimates
 from ..schedule import doomed
-from .costs import US_PER_MS, CostModel, window_rows
+from .costs import US_PER_MS, CostModel
 
 __all__ = ["SetAside", "SetAsideSchedule"]
 
@@ -41,25 +41,24 @@ class SetAsideSchedule:
     ----------
     ctx : the run's context.
     costs : the policy's cost model (figures per batch size).
-    window : the policy's window (see :func:`~kairos_sdk.distribute.kairos.costs.window_rows`).
     rescue_q : quantile at which another idle type may rescue a query; None never.
     laxity_weight : prices a rescue by its laxity on the rescuing type.
     """
 
-    def __init__(self, ctx: PolicyContext, costs: CostModel, *, window: int | None, rescue_q: float | None,
+    def __init__(self, ctx: PolicyContext, costs: CostModel, *, rescue_q: float | None,
                  laxity_weight: float) -> None:
         self._costs = costs
-        self._window = window
         self._laxity_weight = laxity_weight
         self._tix = ctx.type_index.tolist()
         self._members = {t: [i for i, u in enumerate(self._tix) if u == t] for t in costs.present}
         self._rescue = Estimates(ctx, q=rescue_q) if rescue_q is not None else None
 
-    def __call__(self, state: DispatchState) -> SetAside:
+    def __call__(self, state: DispatchState, rows: list[int]) -> SetAside:
+        """What to give up among the considered pending queries ``rows``."""
         if state.n_pending == 0:
             return SetAside()
         idle_types = {self._tix[j] for j in state.idle_list}
-        jobs, can = self._exclusive_jobs(state, idle_types)
+        jobs, can = self._exclusive_jobs(state, rows, idle_types)
         out = SetAside()
         for t, js in jobs.items():
             # only types with an idle instance matter (elsewhere the query is forbidden
@@ -76,7 +75,7 @@ class SetAsideSchedule:
         out.rescued.update((k, can[k]) for k in out.gone if k in can)
         return out
 
-    def _exclusive_jobs(self, state: DispatchState, idle_types: set[int],
+    def _exclusive_jobs(self, state: DispatchState, rows: list[int], idle_types: set[int],
                         ) -> tuple[dict[int, list[tuple[float, float, int]]], dict[int, dict[int, float]]]:
         """The considered queries only one type serves in time and not late yet, as
         ``{type: [(deadline, latency at feasible_q, pending index)]}``, and the rescue
@@ -86,7 +85,8 @@ class SetAsideSchedule:
         now, qos = state.now_ms, costs.qos_ms
         jobs: dict[int, list[tuple[float, float, int]]] = {}
         can: dict[int, dict[int, float]] = {}
-        for k in window_rows(len(batches), self._window):
+        get = costs.exclusive_of.get
+        for k in [k for k in rows if get(batches[k], 0) >= 0]:  # (a batch not seen yet: look)
             row = costs.row(batches[k])
             t = row.exclusive
             if t < 0:

@@ -61,8 +61,9 @@ class Estimates:
         mean = [np.asarray(lat(t, batches, q="mean", extrapolate=True), dtype=float).tolist() for t in self._types]
         qv = mean if self._q is None else [
             np.asarray(lat(t, batches, q=self._q, extrapolate=True), dtype=float).tolist() for t in self._types]
-        for k, b in enumerate(batches.tolist()):
-            self._cache[int(b)] = Estimate(self._mean([m[k] for m in mean]), tuple(v[k] for v in qv))
+        means = zip(*mean) if not self._round_ms else ([float(np.round(x)) for x in m] for m in zip(*mean))
+        for b, m, v in zip(batches.tolist(), means, zip(*qv)):
+            self._cache[int(b)] = Estimate(tuple(m), v)
 
     def row(self, batch: int) -> Estimate:
         hit = self._cache.get(batch)

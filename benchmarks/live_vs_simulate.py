@@ -12,9 +12,10 @@ attainment and throughput within 10 %).
 Run::
 
     python benchmarks/live_vs_simulate.py [--budget 1.0] [--fraction 0.8] \
-        [--queries 800] [--time-scale 1.0] [--policy kairos|kairos-shed|fcfs] [--seeds 1]
+        [--queries 800] [--time-scale 1.0] [--policy kairos] [--seeds 1]
 
-``kairos-shed`` is ``KairosPolicy(shed=True)``: the "shed" column counts the queries it gave
+``--policy`` takes any name of ``kairos_sdk.distribute.policy_names()``; ``kairos-shed`` is
+``KairosPolicy(shed=True)``: the "shed" column counts the queries it gave
 up (failed, and QoS misses) in each run.
 """
 
@@ -29,20 +30,16 @@ import numpy as np
 from kairos_sdk import Profile, Workload, simulate
 from kairos_sdk.client import KairosClient, OpenInferenceProtocol
 from kairos_sdk.defaults import default_catalog
-from kairos_sdk.distribute import FCFSPolicy, KairosPolicy
+from kairos_sdk.distribute import policy_from_name, policy_names
 from kairos_sdk.endpoints import serve_pool
 from kairos_sdk.planner import Planner
 
 MODEL, QOS_MS = "rm2", 350.0
 
 
-def make_policy(name: str):
-    return {"kairos": KairosPolicy, "kairos-shed": lambda: KairosPolicy(shed=True), "fcfs": FCFSPolicy}[name]()
-
-
 async def live_run(pool, profile, workload, args, rate, seed):
     async with serve_pool(pool, profile, model=MODEL, time_scale=args.time_scale, seed=1000 + seed) as live, KairosClient(
-        live, protocol=OpenInferenceProtocol(MODEL), policy=make_policy(args.policy), profile=profile,
+        live, protocol=OpenInferenceProtocol(MODEL), policy=policy_from_name(args.policy), profile=profile,
         qos_ms=QOS_MS, time_scale=args.time_scale,
     ) as client:
         return await client.run(workload, rate=rate, n_queries=args.queries, seed=seed, progress=False)
@@ -73,7 +70,7 @@ def main(args: argparse.Namespace) -> None:
         t = time.perf_counter()
         live = asyncio.run(live_run(pool, profile, workload, args, rate, seed))
         wall = time.perf_counter() - t
-        sim = simulate(pool, profile, workload, make_policy(args.policy), rate=rate, qos_ms=QOS_MS,
+        sim = simulate(pool, profile, workload, policy_from_name(args.policy), rate=rate, qos_ms=QOS_MS,
                        n_queries=args.queries, seed=seed)
         print(f"seed {seed} (live run took {wall:.1f} s wall)")
         print(row("simulated", sim))
@@ -94,6 +91,6 @@ if __name__ == "__main__":
     ap.add_argument("--fraction", type=float, default=0.8)
     ap.add_argument("--queries", type=int, default=800)
     ap.add_argument("--time-scale", type=float, default=1.0)
-    ap.add_argument("--policy", choices=["kairos", "kairos-shed", "fcfs"], default="kairos")
+    ap.add_argument("--policy", choices=policy_names(), default="kairos")
     ap.add_argument("--seeds", type=int, default=1)
     main(ap.parse_args())

@@ -28,12 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from . import defaults
+from .distribute import policy_from_name, policy_names
 from .errors import KairosError, UsageError
 
 __all__ = ["main", "parse_pool", "read_endpoints"]
 
 PROG = "kairos"
-POLICIES = ("kairos", "kairos-shed", "fcfs", "round-robin", "least-work", "paper")
+POLICIES = policy_names()
 
 
 # ---------------------------------------------------------------------------- parsing helpers
@@ -256,24 +257,6 @@ def _silence_solver_banner() -> None:
 _BANNER_DONE = False
 
 
-def _policy(name: str):
-    from . import distribute
-
-    if name == "kairos-shed":  # KairosPolicy giving up the queries it could only serve late
-        return distribute.KairosPolicy(shed=True)
-    table = {
-        "kairos": "KairosPolicy",
-        "fcfs": "FCFSPolicy",
-        "round-robin": "RoundRobinPolicy",
-        "least-work": "LeastWorkPolicy",
-        "paper": "PaperPolicy",
-    }
-    cls = getattr(distribute, table[name], None)
-    if cls is None:
-        raise UsageError(f"policy {name!r} is not available in this version; use fcfs")
-    return cls()
-
-
 def _ms(x: float) -> str:
     """Milliseconds for a table: whole above 100, three significant digits below."""
     return f"{x:.0f}" if not math.isfinite(x) or abs(x) >= 100 else f"{x:.3g}"
@@ -358,7 +341,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
                   f"{args.n_seeds} seed(s) per trial (bisection to 1%)…", flush=True)
     rows, docs = [], []
     for name in policies:
-        pol = _policy(name)
+        pol = policy_from_name(name)
         if args.rate is not None:
             r = simulate(pool, s.profile, s.workload, policy=pol, rate=args.rate,
                          n_queries=args.n_queries, qos_ms=s.qos_ms, percentile=s.percentile,
@@ -438,7 +421,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         counters[t] = k + 1
         inst.append(Instance(f"{t}-{k}", t, u))
     pool = Pool(inst, s.catalog)
-    policy = _policy(args.policy)
+    policy = policy_from_name(args.policy)
     try:
         bound = s.planner().fluid_bound(pool.counts)
     except KairosError:
@@ -533,7 +516,7 @@ def _bench_quick(args: argparse.Namespace) -> int:
     for label, pool, predicted in (("planned", plan.pool(), plan.predicted_qps),
                                    ("homogeneous", homo.pool(), homo.score)):
         t1 = time.perf_counter()
-        res = allowable_throughput(pool, s.profile, s.workload, policy=_policy("kairos"), qos_ms=s.qos_ms,
+        res = allowable_throughput(pool, s.profile, s.workload, policy=policy_from_name("kairos"), qos_ms=s.qos_ms,
                                    percentile=s.percentile, seed=args.seed, n_seeds=args.n_seeds,
                                    n_queries=args.n_queries, start_qps=max(predicted, 1e-3))
         qps.append(float(res))
@@ -571,7 +554,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     pools = []
     for label, pool, predicted in (("heterogeneous", plan.pool(), float(plan.predicted_qps)),
                                    ("homogeneous", homo.pool(), float(homo.score))):
-        sim = float(allowable_throughput(pool, s.profile, s.workload, policy=_policy("kairos"), qos_ms=s.qos_ms,
+        sim = float(allowable_throughput(pool, s.profile, s.workload, policy=policy_from_name("kairos"), qos_ms=s.qos_ms,
                                          percentile=s.percentile, seed=args.seed, n_seeds=1, n_queries=5000,
                                          start_qps=max(predicted, 1e-3)))
         if not sim > 0:

@@ -1,13 +1,11 @@
 """Distribution policies and the dispatcher: a conformance suite run over every policy,
-the exactness of the assignment fast path against the networkx min-cost flow, and the
-paper's distributor rules."""
+KAIROS's fast paths against the networkx min-cost flow, and the paper's distributor rules.
+The matching solvers and the Moore–Hodgson schedule on their own: tests/test_matching.py."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from kairos_sdk import KairosError, Profile, SimulationError, Workload, allowable_throughput
 from kairos_sdk.distribute import (
@@ -20,10 +18,9 @@ from kairos_sdk.distribute import (
     PaperPolicy,
     Policy,
     RoundRobinPolicy,
-    _doomed,
-    _grouped_lsa_pairs,
     min_cost_assignment,
 )
+from kairos_sdk.distribute.kairos.costs import window_rows
 
 POLICIES = [
     FCFSPolicy,
@@ -140,64 +137,8 @@ def test_every_query_dispatched_and_finished(make, rm2):
     assert d.n_active == 0
 
 
-# ---------------------------------------------------------------------------- exact fast path
 def _total(cost: np.ndarray, pairs) -> float:
     return float(sum(cost[i, j] for i, j in pairs))
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    p=st.integers(1, 9),
-    n=st.integers(1, 7),
-    seed=st.integers(0, 2**31 - 1),
-    forbid=st.floats(0.0, 0.7),
-    multi=st.booleans(),
-)
-def test_fast_path_equals_networkx_min_cost_flow(p, n, seed, forbid, multi):
-    rng = np.random.default_rng(seed)
-    cost = rng.integers(0, 50, size=(p, n)).astype(float)
-    cost[rng.random((p, n)) < forbid] = np.inf
-    cap = rng.integers(0, 3, size=n) if multi else None
-    a = min_cost_assignment(cost, cap, method="assignment")
-    b = min_cost_assignment(cost, cap, method="networkx")
-    assert len(a) == len(b), "both must find a maximum matching"
-    assert _total(cost, a) == _total(cost, b)
-    for pairs in (a, b):
-        rows = [i for i, _ in pairs]
-        assert len(rows) == len(set(rows))
-        assert all(np.isfinite(cost[i, j]) for i, j in pairs)
-        c = np.bincount([j for _, j in pairs], minlength=n)
-        assert np.all(c <= (np.ones(n) if cap is None else cap))
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    p=st.integers(1, 12),
-    n=st.integers(1, 9),
-    ng=st.integers(1, 4),
-    hi=st.sampled_from([3, 50]),
-    seed=st.integers(0, 2**31 - 1),
-    forbid=st.floats(0.0, 0.8),
-    prune_from=st.sampled_from([1, 16]),
-    transposed=st.booleans(),
-)
-def test_grouped_fast_path_equals_networkx_min_cost_flow(p, n, ng, hi, seed, forbid, prune_from, transposed):
-    """Columns in groups of identical ones (idle instances of one type): the reduced
-    assignment finds a matching as large and as cheap as the min-cost flow on all columns."""
-    rng = np.random.default_rng(seed)
-    tc = rng.integers(0, hi, size=(p, ng)).astype(float)
-    tc[rng.random((p, ng)) < forbid] = np.inf
-    groups = rng.integers(0, ng, size=n).tolist()
-    if transposed:  # the layout KairosPolicy passes
-        tc = np.ascontiguousarray(tc.T).T
-    cost = tc[:, groups]
-    a = _grouped_lsa_pairs(tc, groups, prune_from=prune_from)
-    b = min_cost_assignment(cost, method="networkx")
-    assert len(a) == len(b), "both must find a maximum matching"
-    assert _total(cost, a) == _total(cost, b)
-    assert a == sorted(a)
-    assert len({i for i, _ in a}) == len(a) and len({j for _, j in a}) == len(a)
-    assert all(np.isfinite(cost[i, j]) for i, j in a)
 
 
 @pytest.mark.parametrize("n_pending", [12, 30, 70])
@@ -242,16 +183,6 @@ def test_kairos_fast_path_and_networkx_choose_equal_cost(seed, rm2):
     del rng
 
 
-def test_min_cost_assignment_rejects_bad_input():
-    with pytest.raises(SimulationError, match="2-d"):
-        min_cost_assignment(np.zeros(3))
-    with pytest.raises(SimulationError, match="capacity"):
-        min_cost_assignment(np.zeros((2, 2)), capacity=[1])
-    with pytest.raises(SimulationError, match="method"):
-        min_cost_assignment(np.zeros((2, 2)), method="magic")
-    assert min_cost_assignment(np.full((2, 2), np.inf)) == []
-
-
 # ---------------------------------------------------------------------------- KAIROS policy
 def test_kairos_sends_large_batch_to_gpu_and_small_to_cpu(rm2):
     d = Dispatcher(KairosPolicy(), ["g4dn.xlarge", "r5n.large"], rm2, qos_ms=350)
@@ -268,52 +199,6 @@ def test_kairos_sets_aside_hopeless_queries(rm2):
     assert d.dispatch(400.0) == [(1, 0)]
     d.finish(1, 550.0)
     assert d.dispatch(550.0) == [(0, 0)]  # served once nothing else needs the instance
-
-
-def _on_time(jobs, free):
-    """Every job meets its deadline when run in deadline order on the machine that frees first."""
-    free = list(free)
-    for d, p, _ in sorted(jobs):
-        j = free.index(min(free))
-        free[j] += p
-        if free[j] > d:
-            return False
-    return True
-
-
-@settings(max_examples=150, deadline=None)
-@given(jobs=st.lists(st.tuples(st.integers(1, 30), st.integers(1, 9)), min_size=0, max_size=7),
-       start=st.integers(0, 5))
-def test_doomed_keeps_the_most_jobs_on_time_on_one_machine(jobs, start):
-    """Moore-Hodgson on one machine: the kept jobs all meet their deadlines and no larger
-    subset could (brute force over every subset)."""
-    from itertools import combinations
-
-    js = [(float(d), float(p), k) for k, (d, p) in enumerate(jobs)]
-    gone = _doomed(js, [float(start)])
-    kept = [j for j in js if j[2] not in gone]
-    assert len(set(gone)) == len(gone) and set(gone) <= {k for *_, k in js}
-    assert _on_time(kept, [float(start)])
-    best = max((r for r in range(len(js) + 1) for c in combinations(js, r) if _on_time(c, [float(start)])), default=0)
-    assert len(kept) == best
-
-
-@settings(max_examples=150, deadline=None)
-@given(jobs=st.lists(st.tuples(st.integers(1, 30), st.integers(1, 9), st.booleans()), min_size=0, max_size=10),
-       free=st.lists(st.integers(0, 8), min_size=1, max_size=3))
-def test_doomed_leaves_a_schedule_that_meets_every_deadline(jobs, free):
-    """On any number of machines, with or without preferred jobs to give up first: the
-    kept jobs all meet their deadlines, nothing is given up when all fit, and a job not
-    preferred is given up only while no preferred one is kept before it."""
-    js = [(float(d), float(p), k) for k, (d, p, _) in enumerate(jobs)]
-    prefer = {k for k, (*_, pref) in enumerate(jobs) if pref}
-    fr = [float(f) for f in free]
-    for pf in ((), prefer):
-        gone = _doomed(js, fr, prefer=pf)
-        assert len(gone) == len(set(gone))
-        assert _on_time([j for j in js if j[2] not in gone], fr)
-        if _on_time(js, fr):
-            assert gone == []
 
 
 def test_kairos_sets_aside_early_the_query_that_would_make_others_miss(rm2):
@@ -603,10 +488,10 @@ def test_kairos_vectorized_costs_equal_scalar_costs(seed, rm2):
     st = d.state(1000.0)
     cols = st.idle_list
     b, a = st.pending_lists()
-    rows = pol._rows(len(b))
-    ct = [pol._tix[j] for j in cols]
-    scalar = np.array([pol._row_costs(b[i], a[i], 1000.0, ct) for i in rows]).reshape(len(rows), len(cols))
-    np.testing.assert_array_equal(scalar, pol._cost_matrix_np(b, a, rows, ct, 1000.0))
+    rows = window_rows(len(b), pol.window)
+    ct = d.ctx.type_index[cols].tolist()
+    scalar = np.array([pol.costs.pair_costs(b[i], a[i], 1000.0, ct) for i in rows]).reshape(len(rows), len(cols))
+    np.testing.assert_array_equal(scalar, pol.costs.matrix(b, a, rows, ct, 1000.0))
 
 
 def test_kairos_never_parks_a_late_large_query_on_a_slow_cpu(rm2):
@@ -645,3 +530,79 @@ def test_kairos_policy_does_not_spend_the_miss_budget_on_heavy_tailed_helpers():
     mixed = allowable_throughput({"g4dn.xlarge": 3, "t3.xlarge": 4}, prof, w, KairosPolicy(), qos_ms=35,
                                  n_queries=5000, n_seeds=1, rel_tol=0.02)
     assert float(mixed) >= 0.98 * float(gpus) > 0
+
+
+# ---------------------------------------------------------------------------- LP weights
+def _dense_lp_duals(mean: np.ndarray, ok: np.ndarray, probs: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The fluid LP written out densely: maximize lam with y[t, b] >= 0 (0 where type t may
+    not serve batch b), sum_t y[t, b] = probs[b] lam and sum_b mean[t, b] / 1000 y[t, b] <=
+    counts[t]; returns the capacity duals."""
+    from scipy.optimize import linprog
+
+    nt, nb = mean.shape
+    c = np.zeros(nt * nb + 1)
+    c[-1] = -1.0
+    a_ub = np.zeros((nt, nt * nb + 1))
+    for t in range(nt):
+        a_ub[t, t * nb:(t + 1) * nb] = mean[t] / 1000.0
+    a_eq = np.zeros((nb, nt * nb + 1))
+    for b in range(nb):
+        a_eq[b, [t * nb + b for t in range(nt)]] = 1.0
+        a_eq[b, -1] = -probs[b]
+    bounds = [(0, None if ok[t, b] else 0) for t in range(nt) for b in range(nb)] + [(0, None)]
+    res = linprog(c, A_ub=a_ub, b_ub=counts, A_eq=a_eq, b_eq=np.zeros(nb), bounds=bounds, method="highs")
+    assert res.status == 0
+    return -np.asarray(res.ineqlin.marginals)
+
+
+@pytest.mark.parametrize("model", ["rm2", "dien", "wnd"])
+@pytest.mark.parametrize("seed", range(6))
+def test_kairos_lp_weights_are_the_fluid_lp_shadow_prices(model, seed):
+    """The policy prices each type's time by the capacity duals of the pool's fluid LP (the
+    planner's routing LP reused): the same weights as the LP written out densely."""
+    prof = Profile.builtin(model)
+    rng = np.random.default_rng(seed)
+    types = list(rng.choice(prof.instance_types, size=int(rng.integers(1, 10))))
+    w = Workload.deeprecsys()
+    qos = float(rng.choice([0.5, 1.0, 2.0])) * float(np.median([prof.latency(t, 500, q=0.9) for t in prof.instance_types]))
+    pol = KairosPolicy()
+    d = Dispatcher(pol, types, prof, qos_ms=qos, workload=w)
+    names = d.ctx.type_names
+    mean = np.array([prof.latency(t, w.batch_sizes, q="mean", extrapolate=True) for t in names])
+    ok = np.array([prof.latency(t, w.batch_sizes, q=pol.feasible_q, extrapolate=True) <= qos for t in names])
+    ok[:, ~ok.any(axis=0)] = True
+    duals = _dense_lp_duals(mean, ok, w.probs, np.bincount(d.ctx.type_index, minlength=len(names)).astype(float))
+    expect = np.maximum(duals / duals.max(), 0.05)
+    assert [pol.type_weights[t] for t in names] == pytest.approx(expect.tolist(), rel=1e-9, abs=1e-12)
+
+
+# ---------------------------------------------------------------------------- registry
+def test_policy_registry_builds_every_named_policy():
+    from kairos_sdk.distribute import policy_from_name, policy_names
+
+    assert policy_names()[:6] == ("kairos", "kairos-shed", "fcfs", "round-robin", "least-work", "paper")
+    kinds = {"kairos": KairosPolicy, "kairos-shed": KairosPolicy, "fcfs": FCFSPolicy,
+             "round-robin": RoundRobinPolicy, "least-work": LeastWorkPolicy, "paper": PaperPolicy}
+    for name, cls in kinds.items():
+        a, b = policy_from_name(name), policy_from_name(name)
+        assert type(a) is cls and a is not b and isinstance(a, Policy)
+    assert policy_from_name("kairos-shed").shed and not policy_from_name("kairos").shed
+    assert policy_from_name("kairos", method="networkx").method == "networkx"
+    assert policy_from_name("kairos-shed", window=8).window == 8
+
+
+def test_policy_registry_rejects_unknown_names_and_takes_new_ones():
+    from kairos_sdk.distribute import policy_from_name, policy_names, register_policy
+    from kairos_sdk.distribute.registry import _REGISTRY
+
+    with pytest.raises(ValueError, match="unknown policy 'fifo'.*kairos-shed, fcfs") as err:
+        policy_from_name("fifo")
+    assert isinstance(err.value, KairosError)
+    with pytest.raises(KairosError, match="non-empty string"):
+        register_policy("", FCFSPolicy)
+    try:
+        register_policy("kairos-speed", lambda **kw: KairosPolicy(weighting="speed", **kw))
+        assert policy_names()[-1] == "kairos-speed"
+        assert policy_from_name("kairos-speed", shed=True).weighting == "speed"
+    finally:
+        _REGISTRY.pop("kairos-speed", None)

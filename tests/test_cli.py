@@ -36,7 +36,7 @@ def assert_one_line_error(rc: int, err: str, *needles: str) -> None:
 @pytest.mark.parametrize(
     "text",
     ["g4dn.xlarge=1,r5n.large=13", "g4dn.xlarge:1 r5n.large:13", "1xg4dn.xlarge+13xr5n.large",
-     "g4dn.xlarge=1, r5n.large=6, r5n.large=7"],
+     "g4dn.xlarge=1 ,  r5n.large=13"],
 )
 def test_parse_pool_forms(text):
     assert parse_pool(text) == {"g4dn.xlarge": 1, "r5n.large": 13}
@@ -82,7 +82,7 @@ def test_read_endpoints_missing_file(tmp_path: Path):
 def test_every_subcommand_has_help(capsys):
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
-    assert set(sub.choices) == {"demo", "plan", "simulate", "run", "serve-replay", "bench"}
+    assert set(sub.choices) == {"demo", "plan", "simulate", "run", "profile", "serve-replay", "bench"}
     for name in sub.choices:
         rc, out, _ = run_cli(capsys, name, "--help")
         assert rc == 0 and "usage: kairos " + name in out and "--model" in out

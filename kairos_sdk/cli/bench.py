@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import re
 import subprocess
 import sys
 import time
@@ -58,7 +59,9 @@ def scripts(bench_dir: Path = BENCH_DIR) -> list[tuple[str, str, bool]]:
             doc = ast.get_docstring(ast.parse(text)) or ""
         except SyntaxError:
             doc = ""
-        first = " ".join(doc.split("\n\n", 1)[0].split())
+        first = " ".join(doc.split("\n\n", 1)[0].split()).replace("``", "")
+        first = re.split(r"(?<=[.?])\s", first, maxsplit=1)[0].rstrip(".")
+        first = first if len(first) <= 90 else first[:89].rstrip() + "…"
         out.append((p.stem, first, any(m in text for m in _DATA_MARKERS)))
     return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 
@@ -12,7 +13,7 @@ def load_plot(curves, *, qos_ms: float, percentile: float, title: str, path: str
     pool at several rates (any order; drawn sorted by rate). Filled markers met QoS.
     """
     from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -30,10 +31,12 @@ def load_plot(curves, *, qos_ms: float, percentile: float, title: str, path: str
             ax2.plot([r.rate_qps], [100 * r.qos_attainment], "o", color=color, mfc=mfc)
     ax.axhline(qos_ms, color="C3", ls="--", lw=1, label=f"QoS {qos_ms:g} ms")
     ax.set_yscale("log")
-    # plain numbers on the log axis (350, 1000, 2000), not 2×10³
-    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    # plain numbers on the log axis (200, 350, 1000), not 2×10³
+    lo, hi = ax.get_ylim()
+    ax.yaxis.set_major_locator(FixedLocator(_log_ticks(lo, hi, qos_ms)))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
-    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.set_ylim(lo, hi)
     ax.set_xlabel("offered load (queries/s)")
     ax.set_ylabel(f"measured p{percentile:g} latency (ms)")
     ax.set_title("tail latency vs load (filled: QoS met)", fontsize=10)
@@ -49,3 +52,16 @@ def load_plot(curves, *, qos_ms: float, percentile: float, title: str, path: str
     fig.suptitle(title, fontsize=11)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     return path
+
+
+def _log_ticks(lo: float, hi: float, qos_ms: float) -> list[float]:
+    """1-2-3-5 steps per decade within ``[lo, hi]``, plus the QoS target; thinned to 1-2-5,
+    then 1 per decade, when there would be too many to read."""
+    lo, hi = max(lo, 1e-9), max(hi, 2e-9)
+    for mults in ((1, 2, 3, 5), (1, 2, 5), (1,)):
+        ticks = [m * 10.0 ** e for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1)
+                 for m in mults]
+        ticks = [t for t in ticks if lo <= t <= hi and abs(math.log10(t / qos_ms)) > 0.08]
+        if len(ticks) <= 8:
+            break
+    return sorted([*ticks, qos_ms] if lo <= qos_ms <= hi else ticks)

@@ -82,7 +82,7 @@ class Knee:
             return self.simulated_qps if lo is not None else ANCHOR * self.simulated_qps / STEP
         if hi is None:
             return lo.rate_qps * STEP
-        if lo is None or hi.rate_qps / lo.rate_qps > STEP ** 2:
+        if lo is None:
             return hi.rate_qps / STEP
         return math.sqrt(lo.rate_qps * hi.rate_qps)
 

@@ -203,3 +203,17 @@ def test_main_returns_not_raises_on_plan_file_errors(tmp_path: Path, capsys):
     p.write_text("[]")
     assert main(["simulate", "--pool", str(p)]) == 2
     assert "p.json" in capsys.readouterr().err
+
+
+def test_a_pool_that_cannot_meet_the_target_predicts_plus_zero(capsys):
+    import math
+
+    from kairos_sdk import Planner, Workload
+    from kairos_sdk.defaults import default_catalog
+
+    planner = Planner(Profile.builtin("rm2"), default_catalog(), Workload.deeprecsys(), qos_ms=350)
+    plan = planner.evaluate({"t3.xlarge": 3})  # t3.xlarge serves batches up to 380 only
+    assert plan.predicted_qps == 0 and math.copysign(1.0, plan.predicted_qps) == 1.0
+    assert math.copysign(1.0, plan.fluid_qps) == 1.0
+    assert math.copysign(1.0, planner.predicted_qps({"t3.xlarge": 3})) == 1.0
+    assert "-0.0" not in json.dumps(plan.to_dict())

@@ -370,6 +370,22 @@ def positive(kind: type, what: str):
     return conv
 
 
+def non_negative(what: str):
+    """An argparse ``type=`` accepting finite numbers >= 0."""
+
+    def conv(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be a number, got {text!r}") from None
+        if not (math.isfinite(v) and v >= 0):
+            raise argparse.ArgumentTypeError(f"{what} must be a finite number >= 0, got {text!r}")
+        return v
+
+    conv.__name__ = what
+    return conv
+
+
 def time_scale(text: str) -> float | str:
     if text == "auto":
         return text

@@ -57,7 +57,7 @@ def add_data_args(p: argparse.ArgumentParser, *, qos: bool = True, workload: boo
         g.add_argument("--qos", type=positive(float, "--qos"), metavar="MS",
                        help="tail-latency target in ms, queueing included (default: the plan file's, "
                             "else the paper's target for the model)")
-        g.add_argument("--percentile", type=percentile, default=None,
+        g.add_argument("--percentile", type=percentile, default=None, metavar="P",
                        help=f"share of queries that must meet --qos, in %% (default "
                             f"{defaults.PAPER_PERCENTILE:g}; 100 means every query)")
 

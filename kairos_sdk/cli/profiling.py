@@ -39,7 +39,7 @@ def add_parser(sub) -> None:
                    help="batch sizes to measure, e.g. 10,100,500 or 10:1000:10")
     q.add_argument("--samples", type=positive(int, "--samples"), default=10, metavar="N",
                    help="measurements per instance type and batch size (default %(default)s)")
-    q.add_argument("--warmup", type=int, default=1, metavar="N",
+    q.add_argument("--warmup", type=non_negative_int, default=1, metavar="N",
                    help="unrecorded requests per endpoint first (default %(default)s)")
     q.add_argument("--out", required=True, metavar="FILE", help="CSV to write (.csv or .csv.gz)")
     q.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -48,11 +48,19 @@ def add_parser(sub) -> None:
     q.set_defaults(func=cmd)
 
 
+def non_negative_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        v = -1
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"--warmup must be a whole number >= 0, got {text!r}")
+    return v
+
+
 def cmd(args: argparse.Namespace) -> int:
     from ..client import measure_profile
 
-    if args.warmup < 0:
-        raise UsageError(f"--warmup must be >= 0, got {args.warmup}")
     out = Path(args.out)
     if not out.name.lower().endswith((".csv", ".csv.gz")):
         raise UsageError(f"--out {out}: use a .csv or .csv.gz name (the other verbs read it with --profile)")

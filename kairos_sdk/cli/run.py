@@ -12,7 +12,7 @@ import json
 import os
 
 from ..errors import KairosError
-from .args import UsageError, parse_headers, parse_rates, positive, read_endpoints
+from .args import UsageError, non_negative, parse_headers, parse_rates, positive, read_endpoints
 from .common import POLICIES, ms, policy, print_table, progress_wanted, verdict, warn
 from .data import Setup, add_data_args, pool_arg
 
@@ -47,7 +47,7 @@ def add_connection_args(q: argparse.ArgumentParser, *, concurrency: bool = True)
     g.add_argument("--verify", action=argparse.BooleanOptionalAction, default=True,
                    help="verify TLS certificates (default: on)")
     g.add_argument("--ca-file", metavar="FILE", help="CA bundle to verify TLS certificates with")
-    g.add_argument("--wait-ready", type=float, default=0.0, metavar="SECONDS",
+    g.add_argument("--wait-ready", type=non_negative("--wait-ready"), default=0.0, metavar="SECONDS",
                    help="wait up to this long for endpoints to become ready (default 0: they must be)")
     g.add_argument("--time-scale", type=positive(float, "--time-scale"), default=1.0, metavar="X",
                    help="real seconds per profile second, as the replay endpoints were started with "
@@ -75,7 +75,7 @@ def client_options(args: argparse.Namespace) -> dict:
         "headers": parse_headers(args.header),
         "timeout_s": args.timeout,
         "verify": args.ca_file if args.ca_file else args.verify,
-        "wait_ready_s": max(0.0, args.wait_ready),
+        "wait_ready_s": args.wait_ready,
         "time_scale": args.time_scale,
     }
     if hasattr(args, "concurrency"):

@@ -8,12 +8,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from kairos_sdk import Catalog, Plan, Planner, Profile, Workload
+from kairos_sdk.datadir import find_data_dir
 from kairos_sdk.defaults import (
     PAPER_BUDGET_PER_HOUR,
     PAPER_CAPS,
     PAPER_PRICES_PER_HOUR,
     PAPER_QOS_MS,
-    find_data_dir,
 )
 
 

@@ -36,7 +36,7 @@ import numpy as np
 
 from kairos_sdk import Catalog, Planner, Profile, Workload, allowable_throughput
 from kairos_sdk.baselines import enumerate_configs, paper_upper_bound
-from kairos_sdk.defaults import find_data_dir
+from kairos_sdk.datadir import find_data_dir
 from kairos_sdk.distribute import FCFSPolicy, KairosPolicy, PaperPolicy
 
 QOS_MS = {"ncf": 5.0, "rm2": 350.0, "wnd": 25.0, "mtwnd": 25.0, "dien": 35.0}

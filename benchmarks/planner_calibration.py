@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from kairos_sdk import Catalog, Headroom, Planner, Profile, Workload, allowable_throughput
-from kairos_sdk.defaults import find_data_dir
+from kairos_sdk.datadir import find_data_dir
 from kairos_sdk.distribute import KairosPolicy
 
 QOS_MS = {"ncf": 5.0, "rm2": 350.0, "wnd": 25.0, "mtwnd": 25.0, "dien": 35.0}

@@ -39,7 +39,7 @@ async def pool_and_client(app: web.Application):
     pool = ks.Pool.from_counts({"g4dn.xlarge": 1, "r5n.large": 2})
     async with serve_pool(pool, profile, model=MODEL) as live, KairosClient(
         live, protocol=OpenInferenceProtocol(MODEL), policy=KairosPolicy(), profile=profile, qos_ms=350,
-        timeout_s=5.0, progress=False,
+        timeout_s=5.0,
     ) as client:
         app[CLIENT] = client
         yield

@@ -24,7 +24,8 @@ import numpy as np
 
 import kairos_sdk as ks
 from kairos_sdk.baselines import homogeneous_best
-from kairos_sdk.defaults import PAPER_CAPS, PAPER_PRICES_PER_HOUR, PAPER_QOS_MS, find_data_dir
+from kairos_sdk.datadir import find_data_dir
+from kairos_sdk.defaults import PAPER_CAPS, PAPER_PRICES_PER_HOUR, PAPER_QOS_MS
 
 
 def write_small_csvs(model: str, out: Path, samples: int = 20) -> tuple[Path, Path]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from kairos_sdk import Catalog, Planner, Profile, Workload
 from kairos_sdk.baselines import homogeneous_best, paper_figures, paper_upper_bound
-from kairos_sdk.defaults import find_data_dir
+from kairos_sdk.datadir import find_data_dir
 
 QOS_MS = {"ncf": 5.0, "rm2": 350.0, "wnd": 25.0, "mtwnd": 25.0, "dien": 35.0}
 CAPS = {"g4dn.xlarge": 5, "c5n.2xlarge": 6, "r5n.large": 17, "t3.xlarge": 15}

@@ -17,8 +17,11 @@ Examples
 from __future__ import annotations
 
 from . import defaults as defaults  # the paper's catalog, budget and QoS targets (ks.defaults)
+from ._version import __version__
 from .distribute import FCFSPolicy, KairosPolicy, LeastWorkPolicy, PaperPolicy, RoundRobinPolicy
 from .errors import (
+    ArgumentError,
+    ArgumentTypeError,
     CatalogError,
     EndpointError,
     EndpointTimeout,
@@ -29,17 +32,19 @@ from .errors import (
     ProtocolError,
     ShedError,
     SimulationError,
+    UsageError,
     WorkloadError,
 )
 from .planner import Headroom, Plan, Planner
 from .pool import Catalog, Instance, InstanceType, Pool
 from .profile import Profile
-from .simulate import RunResult, ThroughputResult, allowable_throughput, simulate
+from .results import RunResult, ThroughputResult
+from .simulate import allowable_throughput, simulate
 from .workload import Workload
 
-__version__ = "0.1.0"
-
 __all__ = [
+    "ArgumentError",
+    "ArgumentTypeError",
     "Catalog",
     "CatalogError",
     "EndpointError",
@@ -65,6 +70,7 @@ __all__ = [
     "ShedError",
     "SimulationError",
     "ThroughputResult",
+    "UsageError",
     "Workload",
     "WorkloadError",
     "__version__",

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ._checks import instance_of, non_negative_int, positive_float, positive_int, probability
 from .errors import InfeasibleError, PlanningError
 from .planner import Plan, Planner
 from .pool import Catalog, Pool
@@ -60,6 +61,10 @@ def synthetic_setting(
     >>> len(catalog), profile.instance_types == catalog.names
     (3, True)
     """
+    n_types = positive_int(n_types, "n_types", error=PlanningError)
+    if cap is not None:
+        cap = non_negative_int(cap, "cap", error=PlanningError)
+    gpu_share = probability(gpu_share, "gpu_share", error=PlanningError)
     rng = np.random.default_rng(seed)
     b = np.arange(10, 1001, 10) if batches is None else np.asarray(batches)
     levels = np.array([0.0, 0.5, 0.9, 0.99, 1.0])
@@ -152,9 +157,7 @@ def _describe(counts: Mapping[str, int]) -> str:
 
 
 def _check_budget(budget: Any) -> float:
-    if isinstance(budget, bool) or not isinstance(budget, (int, float, np.integer, np.floating)) or not math.isfinite(budget) or budget <= 0:
-        raise PlanningError(f"budget must be a positive number of USD per hour, got {budget!r}")
-    return float(budget)
+    return positive_float(budget, "budget", unit="USD per hour", error=PlanningError)
 
 
 def _limits(catalog: Catalog, names: Sequence[str], budget: float) -> list[int]:
@@ -181,7 +184,9 @@ def enumerate_configs(catalog: Catalog, budget: float, *, names: Sequence[str] |
     >>> enumerate_configs(cat, 1.0)
     [{'a': 0, 'b': 1}, {'a': 0, 'b': 2}, {'a': 1, 'b': 0}]
     """
+    instance_of(catalog, "catalog", Catalog)
     budget = _check_budget(budget)
+    max_configs = positive_int(max_configs, "max_configs", error=PlanningError)
     names = list(catalog.names if names is None else names)
     if not names:
         raise PlanningError("the catalog is empty; add instance types with prices")
@@ -244,6 +249,7 @@ def exhaustive(
     True
     """
     t0 = time.perf_counter()
+    instance_of(planner, "planner", Planner)
     budget = _check_budget(budget)
     cat = planner.catalog
     configs = enumerate_configs(cat, budget, max_configs=max_configs)
@@ -295,6 +301,7 @@ def homogeneous_best(
     {'g4dn.xlarge': 4}
     """
     t0 = time.perf_counter()
+    instance_of(planner, "planner", Planner)
     budget = _check_budget(budget)
     cat = planner.catalog
     lim = _limits(cat, cat.names, budget)
@@ -337,8 +344,9 @@ def paper_figures(profile: Profile, workload: Workload, qos_ms: float, *, gpu: s
     >>> f["r5n.large"]["vio_batch"], round(f["g4dn.xlarge"]["qps"], 1)
     (870, 15.0)
     """
-    if isinstance(qos_ms, bool) or not isinstance(qos_ms, (int, float)) or not math.isfinite(qos_ms) or qos_ms <= 0:
-        raise PlanningError(f"qos_ms must be a positive number of milliseconds, got {qos_ms!r}")
+    instance_of(profile, "profile", Profile)
+    instance_of(workload, "workload", Workload)
+    qos_ms = positive_float(qos_ms, "qos_ms", unit="milliseconds", error=PlanningError)
     names = list(profile.instance_types if types is None else types)
     b, p = workload.batch_sizes, workload.probs
     mean = {}
@@ -390,7 +398,9 @@ def paper_bound(figures: Mapping[str, Mapping[str, Any]], counts: Mapping[str, i
     144.21
     """
     gpu, cpus = _split(figures)
-    ng = int(counts.get(gpu, 0))
+    instance_of(counts, "counts", Mapping, hint=" {type name: count}")
+    counts = {t: non_negative_int(n, f"count of {t!r}", error=PlanningError) for t, n in counts.items()}
+    ng = counts.get(gpu, 0)
     G = float(figures[gpu]["qps"])
     present = [t for t in cpus if counts.get(t, 0) > 0]
     if not present:
@@ -413,7 +423,8 @@ def paper_bound(figures: Mapping[str, Mapping[str, Any]], counts: Mapping[str, i
 
 
 def _split(figures: Mapping[str, Mapping[str, Any]]) -> tuple[str, list[str]]:
-    if not isinstance(figures, Mapping) or not figures:
+    instance_of(figures, "figures", Mapping, hint=" {type name: {...}}")
+    if not figures:
         raise PlanningError("figures must be a non-empty {type: {...}} mapping (allocator_profile.json layout)")
     gpus = [t for t, f in figures.items() if "vio_batch" not in f]
     if len(gpus) != 1:
@@ -462,6 +473,7 @@ def paper_upper_bound(
     {'g4dn.xlarge': 1, 'r5n.large': 13}
     """
     t0 = time.perf_counter()
+    instance_of(catalog, "catalog", Catalog)
     budget = _check_budget(budget)
     gpu, cpus = _split(figures)
     order = [gpu, *cpus]

@@ -6,9 +6,9 @@ The prices below are the on-demand USD/hour figures of the public KAIROS artifac
 (``boringlee24/hpdc23-kairos``, MIT licence; ``prices.csv`` of the shared measurements), and the
 caps are the paper's (as many of each type as the budget could allow).
 
-Helpers here also find the full measurements when they are present (``$KAIROS_DATA`` or
-``../shared/data/kairos_aws`` beside the project) and load a profile or a catalog from a file a
-user names, with errors that say what to do.
+Helpers here also load a profile or a catalog from a file a user names, with errors that say
+what to do. Finding the full measurements on disk is the job of :mod:`kairos_sdk.datadir`
+(the CLI's, the tests' and the benchmarks' concern, not the library's).
 
 Examples
 --------
@@ -24,7 +24,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import CatalogError, KairosError, ProfileError
+from ._checks import instance_of
+from .errors import ArgumentError, CatalogError, ProfileError
 from .pool import Catalog
 from .profile import Profile
 
@@ -37,7 +38,6 @@ __all__ = [
     "PAPER_PRICES_PER_HOUR",
     "PAPER_QOS_MS",
     "default_catalog",
-    "find_data_dir",
     "load_catalog",
     "load_profile",
     "qos_for",
@@ -86,31 +86,14 @@ def qos_for(model: str | None) -> float:
     >>> qos_for("wnd")
     25.0
     """
+    if model is not None:
+        instance_of(model, "model", str)
     if model in PAPER_QOS_MS:
         return PAPER_QOS_MS[model]
-    raise KairosError(
+    raise ArgumentError(
         f"no default QoS target for model {model!r} (known: {', '.join(PAPER_QOS_MS)}); "
         "give one with --qos MS (or qos_ms=...)"
     )
-
-
-def find_data_dir() -> Path | None:
-    """Directory of the full KAIROS measurements (``latency.csv.gz`` and ``prices.csv``), or ``None``.
-
-    Looks at ``$KAIROS_DATA``, then ``shared/data/kairos_aws`` next to the project checkout and
-    next to the current directory.
-    """
-    cands = []
-    env = os.environ.get("KAIROS_DATA")
-    if env:
-        cands.append(Path(env))
-    here = Path(__file__).resolve().parents[1]
-    for base in (here.parent, Path.cwd().parent, Path.cwd()):
-        cands.append(base / "shared" / "data" / "kairos_aws")
-    for c in cands:
-        if (c / "latency.csv.gz").exists() and (c / "prices.csv").exists():
-            return c
-    return None
 
 
 def load_profile(path: str | os.PathLike[str] | None = None, model: str = DEFAULT_MODEL) -> Profile:

@@ -49,8 +49,9 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
-from . import __version__
-from .errors import KairosError
+from ._checks import instance_of, int_in_range, non_negative_float, positive_int, probability
+from ._version import __version__
+from .errors import ArgumentError, KairosError, ProfileError
 from .pool import Pool
 from .profile import Profile
 
@@ -83,12 +84,12 @@ class Faults:
     def __post_init__(self) -> None:
         for name in ("status", "ready_status"):
             v = getattr(self, name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 100 <= v <= 599):
-                raise KairosError(f"Faults.{name} must be an HTTP status code 100..599 or None, got {v!r}")
-        if not (isinstance(self.extra_delay_ms, (int, float)) and math.isfinite(self.extra_delay_ms) and self.extra_delay_ms >= 0):
-            raise KairosError(f"Faults.extra_delay_ms must be a non-negative number, got {self.extra_delay_ms!r}")
-        if not (isinstance(self.probability, (int, float)) and 0.0 <= self.probability <= 1.0):
-            raise KairosError(f"Faults.probability must be in [0, 1], got {self.probability!r}")
+            if v is not None:
+                object.__setattr__(self, name, int_in_range(v, f"Faults.{name}", 100, 599, what=" (an HTTP status) or None"))
+        instance_of(self.malformed, "Faults.malformed", bool)
+        object.__setattr__(self, "extra_delay_ms",
+                           non_negative_float(self.extra_delay_ms, "Faults.extra_delay_ms", unit="milliseconds"))
+        object.__setattr__(self, "probability", probability(self.probability, "Faults.probability"))
 
     @property
     def any(self) -> bool:
@@ -140,22 +141,20 @@ class ReplayEndpoint:
         faults: Faults | None = None,
         instance_id: str | None = None,
     ) -> None:
-        if not isinstance(profile, Profile):
-            raise KairosError(f"profile must be a kairos_sdk.Profile, got {type(profile).__name__}")
+        instance_of(profile, "profile", Profile)
+        instance_of(instance_type, "instance_type", str)
         if instance_type not in profile.instance_types:
-            raise KairosError(
+            raise ProfileError(
                 f"instance type {instance_type!r} is not in the profile; it covers {', '.join(profile.instance_types)}"
             )
-        if not isinstance(model, str) or not model:
-            raise KairosError(f"model must be a non-empty string, got {model!r}")
-        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-            raise KairosError(f"port must be an integer in 0..65535 (0 = any free port), got {port!r}")
-        if isinstance(time_scale, bool) or not isinstance(time_scale, (int, float)) or not math.isfinite(time_scale) or time_scale < 0:
-            raise KairosError(f"time_scale must be a non-negative number (real ms per profile ms), got {time_scale!r}")
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise KairosError(f"workers must be a positive integer, got {workers!r}")
-        if faults is not None and not isinstance(faults, Faults):
-            raise KairosError(f"faults must be a Faults(...) value, got {type(faults).__name__}")
+        instance_of(model, "model", str)
+        if not model:
+            raise ArgumentError(f"model must be a non-empty string, got {model!r}")
+        port = int_in_range(port, "port", 0, 65535, what=" (0 = any free port)")
+        time_scale = non_negative_float(time_scale, "time_scale", unit="real ms per profile ms")
+        workers = positive_int(workers, "workers")
+        if faults is not None:
+            instance_of(faults, "faults", Faults)
         self.profile = profile
         self.instance_type = instance_type
         self.instance_id = instance_id or instance_type
@@ -434,15 +433,14 @@ class ReplayPool:
         port: int = 0,
         faults: Mapping[int | str, Faults] | None = None,
     ) -> None:
-        if not isinstance(pool, Pool):
-            raise KairosError(f"pool must be a kairos_sdk.Pool, got {type(pool).__name__}")
+        instance_of(pool, "pool", Pool)
+        instance_of(faults or {}, "faults", Mapping, hint=" {instance id or index: Faults}")
         faults = dict(faults or {})
         ids = [i.id for i in pool]
         unknown = [k for k in faults if not (k in ids or (isinstance(k, int) and 0 <= k < len(ids)))]
         if unknown:
-            raise KairosError(f"faults name unknown instance(s) {unknown}; ids: {', '.join(ids)}")
-        if isinstance(port, bool) or not isinstance(port, int) or not (port == 0 or 0 < port + len(ids) - 1 <= 65535):
-            raise KairosError(f"port must be 0 (free ports) or a base port with room for {len(ids)} endpoints, got {port!r}")
+            raise ArgumentError(f"faults name unknown instance(s) {unknown}; ids: {', '.join(ids)}")
+        port = int_in_range(port, "port", 0, 65535 - (len(ids) - 1), what=f" (0 = free ports; else a base port with room for {len(ids)} endpoints)")
         seeds = _seeds(seed, len(ids))
         self._source = pool
         self.endpoints: tuple[ReplayEndpoint, ...] = tuple(
@@ -556,6 +554,7 @@ def serve_forever(
         pass
     else:
         raise KairosError("serve_forever blocks; inside an event loop use `await serve_until_cancelled(...)` instead")
+    instance_of(pool, "pool", (Pool, Mapping))
     if isinstance(pool, Mapping):
         pool = Pool.from_counts(pool)
     stream = out if out is not None else sys.stdout

@@ -1,32 +1,41 @@
 """The one exception tree of kairos_sdk.
 
 Every error a user can see is a :class:`KairosError`. Where a builtin exception
-fits, the subclass also derives from it, so ``except ValueError`` keeps working::
+fits, the subclass also derives from it, so ``except ValueError`` catches every bad
+value and ``except TypeError`` every argument of the wrong type::
 
     KairosError
-    ├── ProfileError(ValueError)        bad latency data or an unknown instance type/batch
-    ├── WorkloadError(ValueError)       bad batch-size distribution or arrival settings
-    ├── CatalogError(ValueError)        bad prices, caps or instance-type names
-    ├── PlanningError                   the planner could not run as asked
-    │   └── InfeasibleError             no pool satisfies budget, caps and QoS
-    ├── SimulationError(ValueError)     bad simulator arguments
+    ├── ArgumentError(ValueError)       an argument's value is wrong (named, with the value)
+    │   ├── ProfileError                bad latency data or an unknown instance type/batch
+    │   ├── WorkloadError               bad batch-size distribution or arrival settings
+    │   ├── CatalogError                bad prices, caps or instance-type names
+    │   ├── PlanningError               the planner cannot run with these inputs
+    │   │   └── InfeasibleError         no pool satisfies budget, caps and QoS
+    │   ├── SimulationError             bad simulator arguments
+    │   └── UsageError                  a bad command line (the CLI exits with status 2)
+    ├── ArgumentTypeError(TypeError)    an argument of the wrong type (a str for a number, ...)
     ├── ShedError                       a query was given up: it could no longer meet QoS
     ├── EndpointError(ConnectionError)  an endpoint is down, refused or failed
     │   └── EndpointTimeout(TimeoutError)
     └── ProtocolError                   an endpoint answered something malformed
 
-Messages say which field was wrong and what to change.
+A bad value raises the subclass of :class:`ArgumentError` of the area it belongs to
+(``Planner(..., qos_ms=-1)`` raises :class:`PlanningError`), or :class:`ArgumentError`
+itself where no area fits (the replay endpoints, the widgets, the client's settings).
+Messages say which argument was wrong, what it was, and what to change.
 
 Examples
 --------
->>> from kairos_sdk.errors import ProfileError, KairosError
->>> issubclass(ProfileError, (KairosError, ValueError))
+>>> from kairos_sdk.errors import ArgumentError, ProfileError, KairosError
+>>> issubclass(ProfileError, (ArgumentError, KairosError, ValueError))
 True
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "ArgumentError",
+    "ArgumentTypeError",
     "CatalogError",
     "EndpointError",
     "EndpointTimeout",
@@ -37,6 +46,7 @@ __all__ = [
     "ProtocolError",
     "ShedError",
     "SimulationError",
+    "UsageError",
     "WorkloadError",
 ]
 
@@ -45,19 +55,27 @@ class KairosError(Exception):
     """Base class of every error raised by kairos_sdk."""
 
 
-class ProfileError(KairosError, ValueError):
+class ArgumentError(KairosError, ValueError):
+    """An argument has a value the SDK cannot work with; the message names it and the value."""
+
+
+class ArgumentTypeError(KairosError, TypeError):
+    """An argument has the wrong type (a string where a number is due, a dict for a Profile)."""
+
+
+class ProfileError(ArgumentError):
     """Latency data is malformed, or a lookup falls outside what was measured."""
 
 
-class WorkloadError(KairosError, ValueError):
+class WorkloadError(ArgumentError):
     """A workload (batch-size mix, trace or arrival process) is malformed."""
 
 
-class CatalogError(KairosError, ValueError):
+class CatalogError(ArgumentError):
     """A catalog or pool is malformed: bad price, cap or instance-type name."""
 
 
-class PlanningError(KairosError):
+class PlanningError(ArgumentError):
     """The planner could not run with the given inputs."""
 
 
@@ -65,8 +83,12 @@ class InfeasibleError(PlanningError):
     """No pool meets the budget, caps and QoS target together."""
 
 
-class SimulationError(KairosError, ValueError):
+class SimulationError(ArgumentError):
     """The simulator was given arguments it cannot run with."""
+
+
+class UsageError(ArgumentError):
+    """A command-line argument is wrong (``kairos`` prints the message and exits with status 2)."""
 
 
 class ShedError(KairosError):

@@ -49,34 +49,57 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
+from ._checks import (
+    finite_float,
+    instance_of,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
+from ._checks import percentile as check_percentile
 from .errors import InfeasibleError, PlanningError
 from .pool import Catalog, Pool
 from .profile import Profile
 from .workload import Workload
 
-__all__ = ["Headroom", "Plan", "Planner"]
+__all__ = ["Headroom", "Plan", "Planner", "silence_solver_banner"]
 
 # HiGHS settings measured fastest on this model (benchmarks/planner_speed.py): the sub-MIP
 # heuristics and restarts cost more than they save on these small, LP-heavy MILPs.
 _HIGHS_OPTIONS: dict[str, Any] = {"mip_heuristic_effort": 0.0, "mip_allow_restart": False}
 
 
-_HIGHS_QUIET = False
+_BANNER_SILENCED = False
 
 
-def _quiet_highs_banner() -> None:
-    """HiGHS prints a banner to file descriptor 1 once per process, before any option can
-    switch it off; create the first instance with that descriptor pointed at /dev/null."""
-    global _HIGHS_QUIET
-    if _HIGHS_QUIET:
+def silence_solver_banner() -> None:
+    """Keep the HiGHS solver's one-time copyright banner off standard output (opt-in).
+
+    HiGHS prints a two-line banner on file descriptor 1 when the first solver of a process
+    is created, before any solver option can switch it off (cvxpy passes ``output_flag`` and
+    ``log_to_console`` only to an instance that already exists, and the planner's solves are
+    otherwise silent). This creates that first instance with descriptor 1 pointed at
+    ``/dev/null`` for the instant it takes. Redirecting a descriptor touches the whole process
+    (output another thread writes in that instant is lost), so the library never does it on
+    its own: a program whose standard output must stay clean (the CLI's ``--json``) calls
+    this once at start-up. Later calls do nothing.
+
+    Examples
+    --------
+    >>> from kairos_sdk.planner import silence_solver_banner
+    >>> silence_solver_banner()
+    """
+    global _BANNER_SILENCED
+    if _BANNER_SILENCED:
         return
-    _HIGHS_QUIET = True
+    _BANNER_SILENCED = True
     try:
         import highspy
 
         sys.stdout.flush()
         saved = os.dup(1)
-    except Exception:  # no real stdout (some notebook frontends): leave it be
+    except Exception:  # no solver, or no real stdout (some notebook frontends): leave it be
         return
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
@@ -130,13 +153,9 @@ class Headroom:
 
     def __post_init__(self) -> None:
         for name in ("kappa", "rho_min", "rho_max", "reserve"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise PlanningError(f"Headroom.{name} must be a finite number, got {v!r}")
-        if self.kappa < 0:
-            raise PlanningError(f"Headroom.kappa must be >= 0, got {self.kappa!r}")
-        if self.reserve < 0:
-            raise PlanningError(f"Headroom.reserve must be >= 0, got {self.reserve!r}")
+            object.__setattr__(self, name, finite_float(getattr(self, name), f"Headroom.{name}", error=PlanningError))
+        non_negative_float(self.kappa, "Headroom.kappa", error=PlanningError)
+        non_negative_float(self.reserve, "Headroom.reserve", error=PlanningError)
         if not (0 < self.rho_min <= self.rho_max <= 1):
             raise PlanningError(
                 f"Headroom needs 0 < rho_min <= rho_max <= 1, got rho_min={self.rho_min!r}, rho_max={self.rho_max!r}"
@@ -145,7 +164,7 @@ class Headroom:
     @classmethod
     def constant(cls, rho: float) -> Headroom:
         """The same utilization limit ``rho`` for every pair (``1.0``: the fluid bound)."""
-        if isinstance(rho, bool) or not isinstance(rho, (int, float)) or not (0 < rho <= 1):
+        if not 0 < finite_float(rho, "headroom", error=PlanningError) <= 1:
             raise PlanningError(f"headroom must be a utilization in (0, 1], got {rho!r}")
         return cls(kappa=0.0, rho_min=float(rho), rho_max=float(rho), reserve=0.0)
 
@@ -471,18 +490,15 @@ class Planner:
         mip_rel_gap: float = 1e-7,
         time_limit_s: float | None = 60.0,
     ) -> None:
-        if not isinstance(profile, Profile):
-            raise PlanningError(f"profile must be a kairos_sdk.Profile, got {type(profile).__name__}")
-        if not isinstance(catalog, Catalog):
-            raise PlanningError(f"catalog must be a kairos_sdk.Catalog, got {type(catalog).__name__}")
-        if not isinstance(workload, Workload):
-            raise PlanningError(f"workload must be a kairos_sdk.Workload, got {type(workload).__name__}")
-        if isinstance(qos_ms, bool) or not isinstance(qos_ms, (int, float)) or not math.isfinite(qos_ms) or qos_ms <= 0:
-            raise PlanningError(f"qos_ms must be a positive number of milliseconds, got {qos_ms!r}")
-        if isinstance(percentile, bool) or not isinstance(percentile, (int, float)) or not (0 < percentile <= 100):
-            raise PlanningError(f"percentile must be in (0, 100], e.g. 99, got {percentile!r}")
-        if isinstance(max_classes, bool) or not isinstance(max_classes, int) or max_classes < 1:
-            raise PlanningError(f"max_classes must be a positive integer, got {max_classes!r}")
+        instance_of(profile, "profile", Profile)
+        instance_of(catalog, "catalog", Catalog)
+        instance_of(workload, "workload", Workload)
+        qos_ms = positive_float(qos_ms, "qos_ms", unit="milliseconds", error=PlanningError)
+        percentile = check_percentile(percentile, error=PlanningError)
+        max_classes = positive_int(max_classes, "max_classes", error=PlanningError)
+        mip_rel_gap = non_negative_float(mip_rel_gap, "mip_rel_gap", error=PlanningError)
+        if time_limit_s is not None:
+            time_limit_s = positive_float(time_limit_s, "time_limit_s", unit="seconds", error=PlanningError)
         if len(catalog) == 0:
             raise PlanningError("the catalog is empty; add instance types with prices (Catalog.from_prices)")
         missing = [n for n in catalog.names if n not in profile.instance_types]
@@ -494,11 +510,11 @@ class Planner:
         self.profile = profile
         self.catalog = catalog
         self.workload = workload
-        self.qos_ms = float(qos_ms)
-        self.percentile = float(percentile)
+        self.qos_ms = qos_ms
+        self.percentile = percentile
         self.headroom = _as_headroom(headroom)
         self.max_classes = max_classes
-        self.mip_rel_gap = float(mip_rel_gap)
+        self.mip_rel_gap = mip_rel_gap
         self.time_limit_s = time_limit_s
         self._problems: dict[str, Any] = {}
         self._fluid_model: _Model | None = None
@@ -688,7 +704,6 @@ class Planner:
     def _solve(self, mode: str, values: Mapping[str, float | np.ndarray]) -> tuple[np.ndarray | None, str, float]:
         import cvxpy as cp
 
-        _quiet_highs_banner()
         prob, n, lam, params = self._problem(mode)
         for k, v in values.items():
             if k in params:
@@ -724,7 +739,7 @@ class Planner:
         if (budget is None) == (target_qps is None):
             raise PlanningError("give exactly one of budget= (USD/hour) or target_qps= (queries/second)")
         if budget is not None:
-            budget = _positive("budget", budget, "USD per hour")
+            budget = positive_float(budget, "budget", unit="USD per hour", error=PlanningError)
             name, price = self._cheapest()
             if budget + 1e-12 < price:
                 raise InfeasibleError(
@@ -740,7 +755,7 @@ class Planner:
             bigm = 1.01 * cap_bound / max(1.0 - m.eps, 1e-9)
             counts, status, secs = self._solve("max_qps", {"budget": budget, "nmax": nmax, "bigm": bigm})
             return self._finish(counts, status, secs, t0, "max_qps", budget=budget, strict=strict)
-        target_qps = _positive("target_qps", target_qps, "queries per second")
+        target_qps = positive_float(target_qps, "target_qps", unit="queries per second", error=PlanningError)
         m = self._model
         cmax = np.array([m.coef[i][m.eligible[i]].max() for i in range(m.n_types)])
         nmax = np.minimum(m.cap, np.ceil(target_qps * cmax) + 1)
@@ -820,17 +835,15 @@ class Planner:
 
     # ------------------------------------------------------------------ helpers
     def _counts_vec(self, counts: Mapping[str, int]) -> np.ndarray:
-        if not isinstance(counts, Mapping):
-            raise PlanningError(f"counts must be a mapping {{type: count}}, got {type(counts).__name__}")
+        instance_of(counts, "counts", Mapping, hint=" {type name: count}")
         vec = np.zeros(self._model.n_types)
         idx = {t: k for k, t in enumerate(self._model.types)}
         for t, c in counts.items():
-            if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 0:
-                raise PlanningError(f"count of {t!r} must be a non-negative integer, got {c!r}")
+            c = non_negative_int(c, f"count of {t!r}", error=PlanningError)
             if t not in self.catalog.names:
                 raise PlanningError(f"{t!r} is not in the catalog; known: {', '.join(self.catalog.names)}")
             if t in idx:
-                vec[idx[t]] = int(c)
+                vec[idx[t]] = c
             elif c > 0 and t not in self._all_types:
                 raise PlanningError(f"{t!r} has cap 0 in the catalog; it cannot be rented")
         return vec
@@ -970,12 +983,6 @@ class Planner:
 
 
 # ---------------------------------------------------------------------------- helpers
-def _positive(name: str, v: Any, unit: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v) or v <= 0:
-        raise PlanningError(f"{name} must be a positive number ({unit}), got {v!r}")
-    return float(v)
-
-
 def _per_dollar(m: _Model, i: int) -> float:
     el = m.eligible[i]
     p = m.prob[el] / m.prob[el].sum()

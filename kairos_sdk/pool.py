@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ._checks import instance_of, non_negative_int, positive_float
 from .errors import CatalogError
 
 __all__ = ["Catalog", "Instance", "InstanceType", "Pool"]
@@ -44,19 +45,13 @@ class InstanceType:
     cap: int | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name.strip():
+        instance_of(self.name, "instance type name", str)
+        if not self.name.strip():
             raise CatalogError(f"instance type name must be a non-empty string, got {self.name!r}")
-        try:
-            price = float(self.cost_per_hour)
-        except (TypeError, ValueError):
-            raise CatalogError(f"{self.name}: cost_per_hour {self.cost_per_hour!r} is not a number") from None
-        if not math.isfinite(price) or price <= 0:
-            raise CatalogError(f"{self.name}: cost_per_hour must be a positive USD/hour price, got {self.cost_per_hour!r}")
+        price = positive_float(self.cost_per_hour, f"cost_per_hour of {self.name}", unit="USD/hour", error=CatalogError)
         object.__setattr__(self, "cost_per_hour", price)
         if self.cap is not None:
-            if isinstance(self.cap, bool) or not isinstance(self.cap, (int, float)) or self.cap != int(self.cap) or self.cap < 0:
-                raise CatalogError(f"{self.name}: cap must be a non-negative integer or None, got {self.cap!r}")
-            object.__setattr__(self, "cap", int(self.cap))
+            object.__setattr__(self, "cap", non_negative_int(self.cap, f"cap of {self.name}", error=CatalogError))
 
 
 class Catalog(Mapping[str, InstanceType]):
@@ -70,8 +65,7 @@ class Catalog(Mapping[str, InstanceType]):
     def __init__(self, types: Iterable[InstanceType]) -> None:
         by_name: dict[str, InstanceType] = {}
         for t in types:
-            if not isinstance(t, InstanceType):
-                raise CatalogError(f"a Catalog holds InstanceType objects, got {type(t).__name__}")
+            instance_of(t, "a Catalog entry", InstanceType)
             if t.name in by_name:
                 raise CatalogError(f"instance type {t.name!r} is listed twice; keep one row per type")
             by_name[t.name] = t
@@ -217,6 +211,10 @@ class Pool:
 
     def __init__(self, instances: Iterable[Instance], catalog: Catalog | None = None) -> None:
         inst = tuple(instances)
+        for i in inst:
+            instance_of(i, "a Pool entry", Instance)
+        if catalog is not None:
+            instance_of(catalog, "catalog", Catalog)
         if not inst:
             raise CatalogError("a pool needs at least one instance")
         ids = [i.id for i in inst]
@@ -232,17 +230,17 @@ class Pool:
     @classmethod
     def from_counts(cls, counts: Mapping[str, int], catalog: Catalog | None = None) -> Pool:
         """``{type name: count}`` → a pool with ids ``"<type>-<k>"`` (zero counts skipped)."""
-        if not isinstance(counts, Mapping):
-            raise CatalogError(f"counts must be a mapping {{type: count}}, got {type(counts).__name__}")
+        instance_of(counts, "counts", Mapping, hint=" {type name: count}")
+        if catalog is not None:
+            instance_of(catalog, "catalog", Catalog)
         inst = []
         for name, n in counts.items():
-            if isinstance(n, bool) or not isinstance(n, (int, float)) or n != int(n) or n < 0:
-                raise CatalogError(f"count of {name!r} must be a non-negative integer, got {n!r}")
+            n = non_negative_int(n, f"count of {name!r}", error=CatalogError)
             if catalog is not None:
                 t = catalog[name]
                 if t.cap is not None and n > t.cap:
-                    raise CatalogError(f"{int(n)} x {name} exceeds its cap of {t.cap}")
-            inst.extend(Instance(f"{name}-{k}", name) for k in range(int(n)))
+                    raise CatalogError(f"{n} x {name} exceeds its cap of {t.cap}")
+            inst.extend(Instance(f"{name}-{k}", name) for k in range(n))
         if not inst:
             raise CatalogError("a pool needs at least one instance; every count is zero")
         return cls(inst, catalog)

@@ -38,7 +38,8 @@ from typing import Any, Union
 
 import numpy as np
 
-from .errors import ProfileError
+from ._checks import instance_of, non_negative_int, positive_float, quantile
+from .errors import ArgumentTypeError, ProfileError
 
 __all__ = ["Profile", "LatencySeries"]
 
@@ -251,6 +252,7 @@ class Profile:
         >>> Profile.builtin_models()
         ('dien', 'mtwnd', 'ncf', 'rm2', 'wnd')
         """
+        instance_of(model, "model", str)
         docs = _builtin_docs()
         if model not in docs:
             raise ProfileError(
@@ -325,7 +327,12 @@ class Profile:
             if len(m) == 1:
                 return np.broadcast_to(m[0], b.shape).copy()
             return np.maximum(m[j] * (1 - g) + m[j + 1] * g, 0.0)
-        qa = np.asarray(q, dtype=float)
+        if not isinstance(q, np.ndarray) and np.ndim(q) == 0:
+            q = quantile(q, "q", error=ProfileError)
+        try:
+            qa = np.asarray(q, dtype=float)
+        except (TypeError, ValueError):
+            raise ArgumentTypeError(f"q must be a quantile in [0, 1], an array of them or 'mean', got {q!r}") from None
         if not np.all((qa >= 0.0) & (qa <= 1.0)):
             raise ProfileError(f"q must be a quantile in [0, 1] or 'mean', got {q!r}")
         b, qa = np.broadcast_arrays(b, qa)
@@ -340,7 +347,7 @@ class Profile:
 
     def quantile_table(self, instance: str, q: Quantile) -> np.ndarray:
         """``latency(instance, batch_sizes(instance), q)``, cached; shape ``(B,)``."""
-        key = (instance, q if isinstance(q, str) else float(q))
+        key = (instance, q if isinstance(q, str) else quantile(q, "q", error=ProfileError))
         hit = self._cache.get(key)
         if hit is None:
             s = self._series(instance)
@@ -357,8 +364,7 @@ class Profile:
         violates it ends the run even when a larger one happens to meet it again).
         Returns 0 when even the smallest measured batch misses the target.
         """
-        if not np.isfinite(qos_ms) or qos_ms <= 0:
-            raise ProfileError(f"qos_ms must be a positive number of milliseconds, got {qos_ms!r}")
+        qos_ms = positive_float(qos_ms, "qos_ms", unit="milliseconds", error=ProfileError)
         s = self._series(instance)
         ok = self.quantile_table(instance, q) <= qos_ms
         if ok.all():
@@ -389,8 +395,7 @@ class Profile:
         >>> bool(0.5 < x.mean() < 1.5)
         True
         """
-        if not isinstance(rng, np.random.Generator):
-            raise ProfileError("rng must be a numpy.random.Generator, e.g. numpy.random.default_rng(0)")
+        instance_of(rng, "rng", np.random.Generator, hint=" (e.g. numpy.random.default_rng(0))")
         shape = np.shape(batch) if size is None else size
         u = rng.random(shape)
         return self.latency(instance, batch, q=u, extrapolate=extrapolate)
@@ -492,7 +497,7 @@ class Profile:
         try:
             b = np.asarray(batch, dtype=float)
         except (TypeError, ValueError):
-            raise ProfileError(f"batch must be a number or an array of numbers, got {batch!r}") from None
+            raise ArgumentTypeError(f"batch must be a number or an array of numbers, got {batch!r}") from None
         if not np.all(np.isfinite(b)) or np.any(b <= 0):
             raise ProfileError(f"batch sizes must be positive finite numbers, got {batch!r}")
         if not extrapolate:
@@ -516,9 +521,8 @@ class Profile:
         first_line: int,
         source: str | None,
     ) -> Profile:
-        n_drop = int(drop_outliers)
-        if n_drop < 0:
-            raise ProfileError(f"drop_outliers must be a bool or a non-negative count, got {drop_outliers!r}")
+        n_drop = int(drop_outliers) if isinstance(drop_outliers, bool) else non_negative_int(
+            drop_outliers, "drop_outliers (a bool or a count)", error=ProfileError)
         rowno = np.arange(len(cols["instance"])) + first_line
         if "model" in cols:
             models = sorted(set(cols["model"].tolist()))

@@ -1,182 +1,29 @@
-"""Discrete-event simulation of a pool under a workload and a policy, and :class:`RunResult`.
+"""Discrete-event simulation of a pool under a workload and a policy.
 
-:class:`RunResult` is shared by the simulator and the live client
-(:meth:`kairos_sdk.client.KairosClient.run`), so a simulated and a measured run compare
-field by field.
+:func:`simulate` runs one seeded simulation and returns a :class:`~kairos_sdk.results.RunResult`
+(the same value the live client's :meth:`~kairos_sdk.client.KairosClient.run` returns, so a
+simulated and a measured run compare field by field); :func:`allowable_throughput` searches the
+highest rate that meets QoS and returns a :class:`~kairos_sdk.results.ThroughputResult`. Both
+result types live in :mod:`kairos_sdk.results` and are re-exported here.
 """
 
 from __future__ import annotations
 
 import heapq
-import html
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
-from .distribute import Dispatcher, Policy
+from .distribute import Dispatcher, KairosPolicy, Policy
 from .errors import SimulationError
 from .pool import Pool
 from .profile import Profile
+from .results import RunResult, ThroughputResult
 from .workload import Workload
 
 __all__ = ["RunResult", "ThroughputResult", "allowable_throughput", "simulate"]
-
-
-@dataclass(frozen=True, eq=False, repr=False)
-class RunResult:
-    """What happened to every query of one run (simulated or live).
-
-    Per-query arrays are in submission order and all of length ``n_queries``.
-
-    Attributes
-    ----------
-    latencies_ms : end-to-end latency (queueing + service); ``nan`` for failed queries.
-    batch : batch size of each query.
-    arrival_ms : arrival time of each query since the start of the run.
-    instance : index into ``instance_ids`` of the instance that served the query, ``-1``
-        when it failed.
-    instance_ids, instance_types : the pool, in order.
-    busy_ms : (N,) time each instance spent serving.
-    duration_ms : from the start of the run to the last completion.
-    qos_ms, percentile : the target the run is judged against.
-    rate_qps : the offered arrival rate (``nan`` when not Poisson-driven).
-    policy : name of the distribution policy.
-    attempts : per query, how many instances were tried (1 without retries).
-    failures : ``(query index, reason)`` for every query that ended without a reply.
-    source : ``"simulated"`` or ``"live"``.
-    """
-
-    latencies_ms: np.ndarray
-    batch: np.ndarray
-    arrival_ms: np.ndarray
-    instance: np.ndarray
-    instance_ids: tuple[str, ...]
-    instance_types: tuple[str, ...]
-    busy_ms: np.ndarray
-    duration_ms: float
-    qos_ms: float
-    percentile: float = 99.0
-    rate_qps: float = float("nan")
-    policy: str = ""
-    attempts: np.ndarray | None = None
-    failures: tuple[tuple[int, str], ...] = ()
-    source: str = "simulated"
-    extra: dict = field(default_factory=dict)
-
-    # ------------------------------------------------------------------ summary figures
-    @property
-    def n_queries(self) -> int:
-        return int(self.latencies_ms.shape[0])
-
-    @property
-    def n_failed(self) -> int:
-        return int(np.count_nonzero(self.instance < 0))
-
-    @property
-    def n_shed(self) -> int:
-        """Failed queries that a load-shedding policy gave up (reason ``"shed: ..."``)."""
-        return sum(1 for _, why in self.failures if why.startswith("shed:"))
-
-    @property
-    def qos_attainment(self) -> float:
-        """Share of all queries that finished within ``qos_ms`` (failed ones count as misses)."""
-        if self.n_queries == 0:
-            return float("nan")
-        ok = np.nan_to_num(self.latencies_ms, nan=np.inf) <= self.qos_ms
-        return float(np.count_nonzero(ok) / self.n_queries)
-
-    @property
-    def meets_qos(self) -> bool:
-        """True when at least ``percentile`` % of queries met ``qos_ms``."""
-        return self.qos_attainment >= self.percentile / 100.0 - 1e-12
-
-    @property
-    def throughput_qps(self) -> float:
-        """Completed queries per second over the run."""
-        done = self.n_queries - self.n_failed
-        return float(done / (self.duration_ms / 1000.0)) if self.duration_ms > 0 else float("nan")
-
-    def latency_quantile(self, q: float = 0.99) -> float:
-        """Latency quantile in ms over all queries (failed ones count as infinitely late)."""
-        lat = np.sort(np.nan_to_num(self.latencies_ms, nan=np.inf))
-        if not lat.size:
-            return float("nan")
-        # numpy's linear rule, without inf - inf: a position touching a failed query is inf
-        pos = q * (lat.size - 1)
-        lo, frac = int(np.floor(pos)), pos - np.floor(pos)
-        if frac == 0.0 or lat[lo] == lat[min(lo + 1, lat.size - 1)]:
-            return float(lat[lo])
-        return float(lat[lo] + frac * (lat[lo + 1] - lat[lo]))
-
-    @property
-    def p99_ms(self) -> float:
-        return self.latency_quantile(0.99)
-
-    @property
-    def utilization(self) -> dict[str, float]:
-        """Busy share of each instance over the run, by instance id."""
-        d = max(self.duration_ms, 1e-12)
-        return {i: float(b / d) for i, b in zip(self.instance_ids, self.busy_ms)}
-
-    @property
-    def counts_by_type(self) -> dict[str, int]:
-        """Queries served per instance type."""
-        out = {t: 0 for t in dict.fromkeys(self.instance_types)}
-        served = self.instance[self.instance >= 0]
-        for i, n in zip(*np.unique(served, return_counts=True)):
-            out[self.instance_types[int(i)]] += int(n)
-        return out
-
-    @property
-    def counts_by_instance(self) -> dict[str, int]:
-        """Queries served per instance id."""
-        c = np.bincount(self.instance[self.instance >= 0], minlength=len(self.instance_ids))
-        return {i: int(n) for i, n in zip(self.instance_ids, c)}
-
-    def attainment_by_batch(self, edges: Sequence[int] = (0, 100, 200, 400, 600, 800, 1000)) -> list[tuple[int, int, int, float]]:
-        """QoS attainment per batch-size range: ``(lo, hi, n queries, attainment)`` for
-        ``lo < batch <= hi``. A policy that meets the overall target by starving large
-        queries shows up here."""
-        out = []
-        lat = np.nan_to_num(self.latencies_ms, nan=np.inf)
-        for lo, hi in zip(edges[:-1], edges[1:]):
-            m = (self.batch > lo) & (self.batch <= hi)
-            n = int(m.sum())
-            out.append((int(lo), int(hi), n, float(np.mean(lat[m] <= self.qos_ms)) if n else float("nan")))
-        return out
-
-    def summary(self) -> dict[str, float]:
-        return {
-            "n_queries": self.n_queries,
-            "failed": self.n_failed,
-            "shed": self.n_shed,
-            "rate_qps": self.rate_qps,
-            "throughput_qps": self.throughput_qps,
-            "p99_ms": self.p99_ms,
-            "qos_attainment": self.qos_attainment,
-        }
-
-    def __repr__(self) -> str:
-        rate = f"rate={self.rate_qps:.4g} qps, " if np.isfinite(self.rate_qps) else ""
-        return (
-            f"RunResult({self.source}, {self.policy or 'policy?'}, {rate}{self.n_queries} queries, "
-            f"throughput={self.throughput_qps:.4g} qps, p99={self.p99_ms:.4g} ms, "
-            f"QoS attainment={self.qos_attainment:.2%} (target {self.percentile:g}% within {self.qos_ms:g} ms)"
-            + (f", {self.n_failed} failed" if self.n_failed else "") + ")"
-        )
-
-    def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><td>{html.escape(k)}</td><td>{v:.4g}</td></tr>" for k, v in self.summary().items()
-        )
-        verdict = "meets" if self.meets_qos else "misses"
-        return (
-            f"<table><caption>{html.escape(self.source)} run, {html.escape(self.policy)}: {verdict} QoS"
-            f"</caption>{rows}</table>"
-        )
 
 
 # ---------------------------------------------------------------------------- simulator
@@ -217,6 +64,9 @@ def _check_rate(rate: Any) -> float:
     return float(rate)
 
 
+_UNIT_RATE_QPS = 1000.0  #: the rate the draws are made at (1 ms mean gap), then scaled
+
+
 class _Draws:
     """Everything random about a run except the arrival rate (common random numbers):
     batch sizes, unit-rate exponential gaps and one uniform per query, from which the
@@ -224,14 +74,18 @@ class _Draws:
 
     def __init__(self, types: tuple[str, ...], profile: Profile, workload: Workload, n: int, seed: Any) -> None:
         rng = np.random.default_rng(seed)
-        batch, arrival = workload.sample(n, rate=1000.0, rng=rng)  # 1 ms mean gap
-        self.batch = batch.astype(np.int64)
-        self.unit_arrival = arrival
+        # the draws at 1000 qps (1 ms mean gap); arrivals_ms(rate) scales them exactly as
+        # Workload.arrivals does, so the client's run with the same seed sees the same queries
+        self.batch, self.unit_arrival = workload.arrivals(n, _UNIT_RATE_QPS, rng)
         self.trace = workload.trace_batches is not None
         u = rng.random(n)
         self.names = tuple(sorted(set(types)))
         self.service = {t: np.asarray(profile.latency(t, self.batch, q=u, extrapolate=True), dtype=float)
                         for t in self.names}
+
+    def arrivals_ms(self, rate: float) -> np.ndarray:
+        """Arrival times at ``rate`` qps: the unit-rate draws scaled (common random numbers)."""
+        return self.unit_arrival * (1000.0 / rate)
 
 
 def _run(types: tuple[str, ...], profile: Profile, draws: _Draws, policy: Policy, *, rate: float, qos_ms: float,
@@ -240,7 +94,7 @@ def _run(types: tuple[str, ...], profile: Profile, draws: _Draws, policy: Policy
     is False when ``stop_on_fail`` cut a run that could no longer meet QoS and ``shed`` lists
     the queries the policy gave up (see :data:`~kairos_sdk.distribute.SHED`)."""
     n = len(draws.batch)
-    arrival = draws.unit_arrival * (1000.0 / rate)  # unit draws have a 1 ms mean gap
+    arrival = draws.arrivals_ms(rate)
     batch = draws.batch
     disp = Dispatcher(policy, types, profile, qos_ms=qos_ms, percentile=percentile, concurrency=concurrency, plan=plan,
                       workload=workload)
@@ -276,12 +130,8 @@ def _run(types: tuple[str, ...], profile: Profile, draws: _Draws, policy: Policy
             submit(k, b_l[k], t)
             k += 1
         starts = dispatch(t)
-        while not starts and not heap and k >= n and disp.n_pending:  # the end: ask until none is left
-            before = disp.n_pending
-            starts = dispatch(t)
-            if not starts and disp.n_pending == before:
-                raise SimulationError(f"policy {getattr(policy, 'name', policy)!r} left {before} queries "
-                                      "pending with every instance idle")
+        if not starts and not heap and k >= n and disp.n_pending:
+            starts = _drain(disp, t, policy)
         gone = take_shed()
         if gone:
             shed += gone
@@ -297,16 +147,33 @@ def _run(types: tuple[str, ...], profile: Profile, draws: _Draws, policy: Policy
             push(heap, (t + s, seq, qid, inst))
             seq += 1
         events += 1
-        if stop_on_fail and (events & 1023) == 0:
-            # Queries older than the target and not finished on time are misses already.
-            cut = int(np.searchsorted(arrival, t - qos_ms, side="right"))
-            if cut > warmup:
-                lat = finish[warmup:cut] - arrival[warmup:cut]
-                late = (cut - warmup) - int(np.count_nonzero(lat <= qos_ms))
-                if late > allowed:
-                    ok = False
-                    break
+        if stop_on_fail and (events & 1023) == 0 and _late_already(finish, arrival, t, qos_ms, warmup) > allowed:
+            ok = False
+            break
     return finish, served, np.asarray(busy), arrival, ok, shed
+
+
+def _drain(disp: Dispatcher, t: float, policy: Policy) -> list[tuple[int, int]]:
+    """The end of a run (no arrival left, every instance idle): ask until a query starts or
+    none is left; a policy that keeps queries pending with nothing running is a bug."""
+    starts: list[tuple[int, int]] = []
+    while not starts and disp.n_pending:
+        before = disp.n_pending
+        starts = disp.dispatch(t)
+        if not starts and disp.n_pending == before:
+            raise SimulationError(f"policy {getattr(policy, 'name', policy)!r} left {before} queries "
+                                  "pending with every instance idle")
+    return starts
+
+
+def _late_already(finish: np.ndarray, arrival: np.ndarray, t: float, qos_ms: float, warmup: int) -> int:
+    """Queries past warm-up that arrived more than ``qos_ms`` before ``t`` and did not finish
+    within it: misses already, whatever happens next."""
+    cut = int(np.searchsorted(arrival, t - qos_ms, side="right"))
+    if cut <= warmup:
+        return 0
+    lat = finish[warmup:cut] - arrival[warmup:cut]
+    return (cut - warmup) - int(np.count_nonzero(lat <= qos_ms))
 
 
 def simulate(
@@ -373,8 +240,6 @@ def simulate(
     >>> r.n_queries, r.n_failed, r.meets_qos
     (2000, 0, True)
     """
-    from .distribute import KairosPolicy
-
     types = _check_sim_args(pool, profile, workload, qos_ms, percentile, n_queries, warmup, concurrency)
     rate = _check_rate(rate)
     policy = KairosPolicy() if policy is None else policy
@@ -412,76 +277,37 @@ def simulate(
     )
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class ThroughputResult:
-    """The answer of :func:`allowable_throughput` with how it was found.
-
-    Behaves as a float (``float(res)``, arithmetic and comparisons use ``qps``).
-
-    Attributes
-    ----------
-    qps : mean over seeds of the highest rate that met QoS.
-    per_seed_qps : that rate for each seed.
-    rel_tol : bracket width of each search: every per-seed answer ``lo`` has a failing rate
-        below ``lo * (1 + rel_tol)``.
-    n_runs : simulations run.
-    """
-
-    qps: float
-    per_seed_qps: tuple[float, ...]
-    rel_tol: float
-    n_runs: int
-    policy: str = ""
-
-    def __float__(self) -> float:
-        return self.qps
-
-    def __repr__(self) -> str:
-        spread = ""
-        if len(self.per_seed_qps) > 1:
-            spread = f" (seeds {min(self.per_seed_qps):.4g}..{max(self.per_seed_qps):.4g})"
-        return f"ThroughputResult({self.qps:.4g} qps{spread}, ±{self.rel_tol:.1%}, {self.n_runs} runs, {self.policy})"
-
-    # numeric behaviour
-    def __lt__(self, other: Any) -> bool:
-        return self.qps < float(other)
-
-    def __le__(self, other: Any) -> bool:
-        return self.qps <= float(other)
-
-    def __gt__(self, other: Any) -> bool:
-        return self.qps > float(other)
-
-    def __ge__(self, other: Any) -> bool:
-        return self.qps >= float(other)
-
-    def __eq__(self, other: Any) -> bool:
-        try:
-            return self.qps == float(other)
-        except (TypeError, ValueError):
-            return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self.qps)
-
-    def __truediv__(self, other: Any) -> float:
-        return self.qps / float(other)
-
-    def __rtruediv__(self, other: Any) -> float:
-        return float(other) / self.qps
-
-    def __mul__(self, other: Any) -> float:
-        return self.qps * float(other)
-
-    __rmul__ = __mul__
-
-    def __format__(self, spec: str) -> str:
-        return format(self.qps, spec)
-
-
 def _meets(types, profile, draws, policy, rate, qos_ms, percentile, concurrency, plan, warmup, workload) -> bool:
     return _run(types, profile, draws, policy, rate=rate, qos_ms=qos_ms, percentile=percentile,
                 concurrency=concurrency, plan=plan, warmup=warmup, stop_on_fail=True, workload=workload)[4]
+
+
+def _highest_passing_rate(ok: Callable[[float], bool], start: float, *, passed: bool, warm: bool,
+                          rel_tol: float) -> float:
+    """Bracket the pass/fail boundary from ``start`` (known to pass when ``passed``; steps of
+    1.25x from a warm start, else 2x), then bisect geometrically until ``hi / lo <= 1 +
+    rel_tol``. Returns the highest passing rate found, 0 when nothing passes."""
+    if passed or ok(start):
+        lo = start
+        hi = lo * 1.25 if warm else lo * 2.0
+        while ok(hi):
+            lo, hi = hi, hi * 2.0
+            if hi > 1e9:
+                raise SimulationError("allowable throughput search diverged; is qos_ms unreasonably large?")
+    else:
+        hi = start
+        lo = hi / (1.25 if warm else 2.0)
+        while not ok(lo):
+            hi, lo = lo, lo / 2.0
+            if lo < start * 1e-3:  # nothing meets the target (e.g. a batch size nobody serves in time)
+                return 0.0
+    while hi / lo > 1.0 + rel_tol:
+        mid = math.sqrt(lo * hi)
+        if ok(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 def _capacity_guess(types: tuple[str, ...], profile: Profile, workload: Workload) -> float:
@@ -552,8 +378,6 @@ def allowable_throughput(
     >>> 15 < float(res) < 35
     True
     """
-    from .distribute import KairosPolicy
-
     types = _check_sim_args(pool, profile, workload, qos_ms, percentile, n_queries, warmup, concurrency)
     if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or n_seeds < 1:
         raise SimulationError(f"n_seeds must be a positive integer, got {n_seeds!r}")
@@ -579,28 +403,7 @@ def allowable_throughput(
             break
         warm = bool(answers) and answers[-1] > 0  # start the next seed at the last answer
         start = float(at_least) if screening else (answers[-1] if warm else guess)
-        if screening or ok(start):
-            lo = start
-            hi = lo * 1.25 if warm else lo * 2.0
-            while ok(hi):
-                lo, hi = hi, hi * 2.0
-                if hi > 1e9:
-                    raise SimulationError("allowable throughput search diverged; is qos_ms unreasonably large?")
-        else:
-            hi = start
-            lo = hi / (1.25 if warm else 2.0)
-            while not ok(lo):
-                hi, lo = lo, lo / 2.0
-                if lo < start * 1e-3:  # nothing meets the target (e.g. a batch size nobody serves in time)
-                    lo = 0.0
-                    break
-        while lo > 0 and hi / lo > 1.0 + rel_tol:
-            mid = math.sqrt(lo * hi)
-            if ok(mid):
-                lo = mid
-            else:
-                hi = mid
-        answers.append(lo)
+        answers.append(_highest_passing_rate(ok, start, passed=screening, warm=warm, rel_tol=rel_tol))
     return ThroughputResult(
         qps=float(np.mean(answers)), per_seed_qps=tuple(answers), rel_tol=rel_tol, n_runs=runs,
         policy=getattr(policy, "name", type(policy).__name__),

@@ -29,7 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import KairosError
+from ._checks import instance_of, non_negative_float, positive_float, positive_int
+from ._checks import percentile as check_percentile
+from .errors import ArgumentError, KairosError
 
 __all__ = ["PlannerWidget", "RunDashboard"]
 
@@ -76,6 +78,9 @@ def _schedule(delay_s: float, fn: Callable[[], None], handle: Any) -> Any:
 
 
 # ============================================================================ PlannerWidget
+_BUDGET_STEP = 0.05  # USD/hour between two positions of the budget slider
+
+
 class PlannerWidget:
     """Interactive planning: budget, QoS and percentile sliders, plan table, frontier plot and
     a Simulate button.
@@ -86,7 +91,8 @@ class PlannerWidget:
         models or profiles with a selector.
     budgets : budgets (USD/hour) of the throughput-vs-cost frontier; default 8 points up to
         twice the starting budget.
-    budget : starting budget, USD/hour (default: the paper's 2.5).
+    budget : starting budget, USD/hour (default: the paper's 2.5), rounded down to the
+        slider's steps of $0.05.
     debounce_s : wait this long after the last slider move before re-planning (0: at once).
     sim_queries : queries per simulated trial behind the Simulate button.
 
@@ -106,16 +112,24 @@ class PlannerWidget:
         from . import defaults
         from .planner import Planner
 
-        W = _ipywidgets()
+        hint = " (or a dict {name: Planner} to choose between)"
         if isinstance(planner, Planner):
             planners = {getattr(planner.profile, "model", None) or "profile": planner}
-        elif isinstance(planner, Mapping) and planner and all(isinstance(p, Planner) for p in planner.values()):
-            planners = {str(k): v for k, v in planner.items()}
         else:
-            raise KairosError("PlannerWidget needs a Planner, or a dict {name: Planner} to choose between")
+            instance_of(planner, "planner", (Planner, Mapping), hint=hint)
+            if not planner:
+                raise ArgumentError(f"planner must be a Planner{hint}, got an empty {type(planner).__name__}")
+            planners = {str(k): instance_of(v, f"planner[{k!r}]", Planner) for k, v in planner.items()}
+        if budgets is not None:
+            budgets = [positive_float(b, f"budgets[{k}]", unit="USD per hour") for k, b in enumerate(budgets)]
+            if not budgets:
+                raise ArgumentError("budgets must list at least one budget (USD per hour), got none")
+        if budget is not None:
+            budget = positive_float(budget, "budget", unit="USD per hour")
+        W = _ipywidgets()
         self.planners: dict[str, Any] = planners
-        self.debounce_s = float(debounce_s)
-        self.sim_queries = int(sim_queries)
+        self.debounce_s = non_negative_float(debounce_s, "debounce_s", unit="seconds")
+        self.sim_queries = positive_int(sim_queries, "sim_queries")
         first = next(iter(planners.values()))
         b0 = float(budget if budget is not None else defaults.PAPER_BUDGET_PER_HOUR)
         cheapest = min(t.cost_per_hour for t in first.catalog.values())
@@ -132,8 +146,15 @@ class PlannerWidget:
 
         self.selector = W.Dropdown(options=list(planners), value=next(iter(planners)),
                                    description="model", layout=W.Layout(display="" if len(planners) > 1 else "none"))
-        self.budget = W.FloatSlider(value=b0, min=round(cheapest, 3), max=round(max(self._budgets) * 1.5, 2),
-                                    step=0.05, description="budget $/h", continuous_update=True,
+        # A browser's slider snaps its value to min + k * step and sends the snapped value back:
+        # with min at the cheapest price ($0.149) a budget of 2.5 became 2.499 on display and
+        # every position read "1.50" while planning 1.499. So min, max and start sit on the grid.
+        step = _BUDGET_STEP
+        b_min = round(math.ceil(cheapest / step - 1e-9) * step, 2)
+        b0 = max(round(math.floor(b0 / step + 1e-9) * step, 2), b_min)
+        b_max = round(math.ceil(max(max(self._budgets) * 1.5, b0) / step - 1e-9) * step, 2)
+        self.budget = W.FloatSlider(value=b0, min=b_min, max=b_max,
+                                    step=step, description="budget $/h", continuous_update=True,
                                     readout_format=".2f", style={"description_width": "90px"})
         qos0 = float(first.qos_ms)
         self.qos = W.FloatLogSlider(value=qos0, base=10, min=math.log10(qos0) - 1, max=math.log10(qos0) + 1,
@@ -400,16 +421,12 @@ class RunDashboard:
 
     def __init__(self, qos_ms: float, *, percentile: float = 99.0, redraw_s: float = 0.5,
                  plot_every_s: float = 2.0, title: str = "live run") -> None:
+        self.qos_ms = positive_float(qos_ms, "qos_ms", unit="milliseconds")
+        self.percentile = check_percentile(percentile)
+        self.redraw_s = non_negative_float(redraw_s, "redraw_s", unit="seconds")
+        self.plot_every_s = non_negative_float(plot_every_s, "plot_every_s", unit="seconds")
+        self.title = instance_of(title, "title", str)
         W = _ipywidgets()
-        if isinstance(qos_ms, bool) or not isinstance(qos_ms, (int, float)) or not math.isfinite(qos_ms) or qos_ms <= 0:
-            raise KairosError(f"qos_ms must be a positive number of milliseconds, got {qos_ms!r}")
-        if isinstance(percentile, bool) or not isinstance(percentile, (int, float)) or not 0 < percentile <= 100:
-            raise KairosError(f"percentile must be in (0, 100], e.g. 99, got {percentile!r}")
-        self.qos_ms = float(qos_ms)
-        self.percentile = float(percentile)
-        self.redraw_s = float(redraw_s)
-        self.plot_every_s = float(plot_every_s)
-        self.title = title
         self.counters = W.HTML()
         self.progress = W.IntProgress(value=0, min=0, max=1, description="queries",
                                       layout=W.Layout(width="420px"))

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats
 
+from ._checks import instance_of, positive_int
 from .errors import WorkloadError
 
 __all__ = ["Workload"]
@@ -85,8 +86,7 @@ class Workload:
         and 64/99). Batch sizes are rounded up to a multiple of ``round_to`` (10 in the
         paper, matching the measured grid 10..1000). The probabilities here are exact.
         """
-        if not isinstance(round_to, int) or round_to < 1:
-            raise WorkloadError(f"round_to must be a positive integer, got {round_to!r}")
+        round_to = positive_int(round_to, "round_to", error=WorkloadError)
         pmf: dict[int, float] = {}
 
         def add(size: int, mass: float) -> None:
@@ -110,11 +110,13 @@ class Workload:
     @classmethod
     def fixed(cls, batch: int) -> Workload:
         """Every query has the same batch size."""
+        batch = positive_int(batch, "batch", error=WorkloadError)
         return cls(np.array([batch]), np.array([1.0]), name=f"fixed({batch})")
 
     @classmethod
     def from_distribution(cls, probs_by_batch: dict[int, float], *, name: str = "custom") -> Workload:
         """From ``{batch size: probability or weight}``."""
+        instance_of(probs_by_batch, "probs_by_batch", Mapping, hint=" {batch size: probability}")
         if not probs_by_batch:
             raise WorkloadError("the distribution is empty; give at least one batch size")
         sizes = sorted(probs_by_batch)
@@ -178,23 +180,49 @@ class Workload:
         return self.batch_sizes[np.searchsorted(self._cdf, rng.random(n), side="right").clip(max=len(self._cdf) - 1)]
 
     def sample(self, n: int, *, rate: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """``n`` queries at ``rate`` queries/second: ``(batch_sizes, arrival_ms)``.
-
-        Arrival times start after the first gap and are non-decreasing milliseconds.
-        """
+        """``n`` queries at ``rate`` queries/second: ``(batch_sizes, arrival_ms)``; the same as
+        :meth:`arrivals` (this is its older spelling, with ``rate`` as a keyword)."""
         n = _check_n(n)
         _check_rng(rng)
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate) or rate <= 0:
             raise WorkloadError(f"rate must be a positive number of queries per second, got {rate!r}")
-        mean_gap = 1000.0 / float(rate)
+        return self.arrivals(n, float(rate), rng)
+
+    def arrivals(self, n: int, rate_qps: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` queries at ``rate_qps`` queries/second: ``(batch_sizes, arrival_ms)``.
+
+        The one place queries are drawn: :func:`~kairos_sdk.simulate` and
+        :meth:`KairosClient.run <kairos_sdk.client.KairosClient.run>` both call it, so a
+        simulation and a live run with the same seed see the same queries. Arrival times are
+        unit-rate draws (1 ms mean gap) scaled to ``rate_qps``: the same generator state gives
+        the same batch sizes and the same arrivals at every rate, only closer together or
+        further apart (common random numbers). A timed trace is replayed (cycled) with its
+        gaps scaled to that rate; otherwise gaps are exponential (Poisson arrivals).
+        Arrival times start after the first gap and are non-decreasing milliseconds.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from kairos_sdk import Workload
+        >>> w = Workload.deeprecsys()
+        >>> b1, t1 = w.arrivals(4, 10.0, np.random.default_rng(0))
+        >>> b2, t2 = w.arrivals(4, 20.0, np.random.default_rng(0))
+        >>> bool(np.all(b1 == b2)), bool(np.allclose(t1, 2 * t2))
+        (True, True)
+        """
+        n = _check_n(n)
+        _check_rng(rng)
+        if isinstance(rate_qps, bool) or not isinstance(rate_qps, (int, float)) or not math.isfinite(rate_qps) or rate_qps <= 0:
+            raise WorkloadError(f"rate_qps must be a positive number of queries per second, got {rate_qps!r}")
         if self.trace_batches is not None and self.trace_gaps_ms is not None:
             reps = -(-n // len(self.trace_batches))
             batch = np.tile(self.trace_batches, reps)[:n]
             gaps = np.tile(self.trace_gaps_ms, reps)[:n]
-            gaps = gaps * (mean_gap / self.trace_gaps_ms.mean())
-            return batch, np.cumsum(gaps)
-        batch = self.sample_batches(n, rng)
-        return batch, np.cumsum(rng.exponential(mean_gap, size=n))
+            unit_ms = np.cumsum(gaps * (1.0 / self.trace_gaps_ms.mean()))
+        else:
+            batch = self.sample_batches(n, rng)
+            unit_ms = np.cumsum(rng.exponential(1.0, size=n))
+        return batch.astype(np.int64), unit_ms * (1000.0 / float(rate_qps))
 
     def restrict(self, lo: int, hi: int) -> Workload:
         """The distribution conditioned on ``lo <= batch <= hi``."""
@@ -230,11 +258,8 @@ class Workload:
 
 
 def _check_n(n: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise WorkloadError(f"n must be a positive integer number of queries, got {n!r}")
-    return int(n)
+    return positive_int(n, "n", error=WorkloadError)
 
 
 def _check_rng(rng: object) -> None:
-    if not isinstance(rng, np.random.Generator):
-        raise WorkloadError("rng must be a numpy.random.Generator, e.g. numpy.random.default_rng(0)")
+    instance_of(rng, "rng", np.random.Generator, hint=" (e.g. numpy.random.default_rng(0))")

@@ -8,13 +8,13 @@ synthetic data, so the suite passes on any clone.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from kairos_sdk import Catalog, Profile, defaults
+from kairos_sdk.datadir import find_data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("ncf", "rm2", "wnd", "mtwnd", "dien")
@@ -23,16 +23,10 @@ PAPER_CAPS = dict(defaults.PAPER_CAPS)
 PAPER_PRICES = dict(defaults.PAPER_PRICES_PER_HOUR)
 
 
-def _data_dir() -> Path | None:
-    env = os.environ.get("KAIROS_DATA")
-    cand = Path(env) if env else ROOT.parent / "shared" / "data" / "kairos_aws"
-    return cand if (cand / "latency.csv.gz").exists() and (cand / "prices.csv").exists() else None
-
-
 @pytest.fixture(scope="session")
 def kairos_data() -> Path:
     """Directory holding latency.csv.gz and prices.csv of the KAIROS measurements."""
-    d = _data_dir()
+    d = find_data_dir()
     if d is None:
         pytest.skip("full KAIROS data not found: set KAIROS_DATA or place it at ../shared/data/kairos_aws")
     return d

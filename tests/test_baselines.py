@@ -10,7 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kairos_sdk import Catalog, InfeasibleError, Planner, PlanningError, Pool, Profile, Workload
+from kairos_sdk import (
+    ArgumentTypeError,
+    Catalog,
+    InfeasibleError,
+    Planner,
+    PlanningError,
+    Pool,
+    Profile,
+    Workload,
+)
 from kairos_sdk.baselines import (
     BaselineResult,
     enumerate_configs,
@@ -257,6 +266,31 @@ def test_paper_allocator_budget_and_catalog_errors():
         paper_figures(Profile.builtin("rm2"), Workload.deeprecsys(), 350, gpu="p3")
     with pytest.raises(PlanningError, match="qos_ms"):
         paper_figures(Profile.builtin("rm2"), Workload.deeprecsys(), 0)
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda p: exhaustive(p, -1.0), PlanningError, "budget must be a positive number.*got -1.0"),
+        (lambda p: exhaustive(p, "2.5"), ArgumentTypeError, "budget must be a number, got '2.5'"),
+        (lambda p: exhaustive({"a": 1}, 2.5), ArgumentTypeError, "planner must be a kairos_sdk.Planner, got dict"),
+        (lambda p: homogeneous_best(p, float("nan")), PlanningError, "budget must be a positive number.*got nan"),
+        (lambda p: enumerate_configs(p.catalog, 2.5, max_configs=0), PlanningError, "max_configs must be a positive integer, got 0"),
+        (lambda p: enumerate_configs({"a": 1.0}, 2.5), ArgumentTypeError, "catalog must be a kairos_sdk.Catalog, got dict"),
+        (lambda p: paper_figures(p.profile, p.workload, "350"), ArgumentTypeError, "qos_ms must be a number, got '350'"),
+        (lambda p: paper_figures("rm2", p.workload, 350), ArgumentTypeError, "profile must be a kairos_sdk.Profile, got str"),
+        (lambda p: paper_bound([1], {}), ArgumentTypeError, "figures must be a .*Mapping.*got list"),
+        (lambda p: paper_bound({"g": {"qps": 1.0}}, {"g": -1}), PlanningError, "count of 'g' must be a non-negative integer, got -1"),
+        (lambda p: paper_upper_bound({"g": {"qps": 1.0}}, p.catalog, 0), PlanningError, "budget must be a positive number.*got 0"),
+        (lambda p: synthetic_setting(0), PlanningError, "n_types must be a positive integer, got 0"),
+        (lambda p: synthetic_setting(3, gpu_share=1.5), PlanningError, "gpu_share must be a probability in .*got 1.5"),
+    ],
+)
+def test_bad_arguments_name_the_argument_and_the_value(call, error, match):
+    planner = Planner(Profile.builtin("rm2"), Catalog.from_prices(PAPER_PRICES, caps=PAPER_CAPS),
+                      Workload.deeprecsys(), qos_ms=350)
+    with pytest.raises(error, match=match):
+        call(planner)
 
 
 def test_synthetic_setting_is_seeded():

@@ -91,20 +91,22 @@ def test_run_checks_a_plan_file_against_the_endpoints(endpoints, tmp_path: Path,
 
 
 def test_client_options_mirror_the_client(tmp_path: Path, monkeypatch):
+    from kairos_sdk.client import Auth, Limits, Timeouts
+
     parser = build_parser()
     args = parser.parse_args(["run", "e.json", "--rate", "1"])
     monkeypatch.delenv("KAIROS_TOKEN", raising=False)
-    assert client_options(args) == {"token": None, "headers": {}, "timeout_s": 10.0, "verify": True,
-                                    "wait_ready_s": 0.0, "time_scale": 1.0, "concurrency": 1}
+    assert client_options(args) == {"token": Auth(), "timeout_s": Timeouts(), "time_scale": 1.0,
+                                    "concurrency": Limits()}  # the client's own defaults
     ca = tmp_path / "ca.pem"
     ca.write_text("")
     args = parser.parse_args(["run", "e.json", "--rate", "1", "--header", "A: 1", "--header", "B=2", "--timeout", "3",
-                              "--concurrency", "4", "--ca-file", str(ca)])
+                              "--concurrency", "4", "--ca-file", str(ca), "--wait-ready", "2"])
     monkeypatch.setenv("KAIROS_TOKEN", "from-env")
     opts = client_options(args)
-    assert opts["token"] == "from-env" and opts["headers"] == {"A": "1", "B": "2"}
-    assert opts["verify"] == str(ca) and opts["timeout_s"] == 3 and opts["concurrency"] == 4
-    assert client_options(parser.parse_args(["run", "e.json", "--rate", "1", "--no-verify"]))["verify"] is False
+    assert opts["token"] == Auth(token="from-env", headers={"A": "1", "B": "2"}, verify=str(ca))
+    assert opts["timeout_s"] == Timeouts(request_s=3, wait_ready_s=2) and opts["concurrency"] == Limits(concurrency=4)
+    assert client_options(parser.parse_args(["run", "e.json", "--rate", "1", "--no-verify"]))["token"].verify is False
     with pytest.raises(ValueError, match="contradict"):
         client_options(parser.parse_args(["run", "e.json", "--rate", "1", "--no-verify", "--ca-file", str(ca)]))
 

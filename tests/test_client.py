@@ -13,10 +13,13 @@ from aiohttp import web
 
 from kairos_sdk import Pool, Profile, Workload
 from kairos_sdk.client import (
+    Auth,
     KairosClient,
+    Limits,
     OpenInferenceProtocol,
     QueryFailed,
     Reply,
+    Timeouts,
     measure_profile,
 )
 from kairos_sdk.distribute import FCFSPolicy, KairosPolicy
@@ -80,8 +83,11 @@ async def test_run_returns_a_live_run_result_matching_simulate_query_for_query()
     sim = simulate(POOL, RM2, wl, FCFSPolicy(), rate=15.0, qos_ms=350, n_queries=40, seed=7)
     assert isinstance(res, RunResult) and res.source == "live" and res.policy == "fcfs"
     assert res.n_queries == 40 and res.n_failed == 0 and res.failures == ()
-    np.testing.assert_array_equal(res.batch, sim.batch)  # same seed, same queries as simulate
-    np.testing.assert_allclose(res.arrival_ms, sim.arrival_ms)
+    # same seed, same queries as simulate: both draw them with Workload.arrivals
+    batch, arrival_ms = wl.arrivals(40, 15.0, np.random.default_rng(7))
+    for r in (res, sim):
+        np.testing.assert_array_equal(r.batch, batch)
+        np.testing.assert_array_equal(r.arrival_ms, arrival_ms)
     assert np.all(res.instance >= 0) and np.all(res.attempts == 1)
     assert np.all(np.isfinite(res.latencies_ms)) and np.all(res.latencies_ms > 0)
     assert sum(res.counts_by_instance.values()) == 40
@@ -89,6 +95,30 @@ async def test_run_returns_a_live_run_result_matching_simulate_query_for_query()
     assert np.all(res.busy_ms > 0) and res.duration_ms >= res.arrival_ms[-1]
     assert res.rate_qps == 15.0 and res.qos_ms == 350 and res.extra["time_scale"] == FAST
     assert 0 <= res.qos_attainment <= 1
+
+
+async def test_run_prepares_the_policy_with_the_weights_simulate_gives_it():
+    """One policy, two clocks: for the same pool, profile, QoS and workload, the policy that
+    decides a live run holds the very weights it holds in simulate (the LP prices of the
+    workload's mix), not the speed weights it falls back to without a workload."""
+    pool = Pool.from_counts({"c5n.2xlarge": 1, "g4dn.xlarge": 1, "r5n.large": 2})
+    wl = Workload.deeprecsys()
+    in_sim = KairosPolicy()
+    simulate(pool, RM2, wl, in_sim, rate=20.0, qos_ms=350, n_queries=50, seed=3)
+    live_policy = KairosPolicy()
+    during_run = []
+    async with serve_pool(pool, RM2, model="rm2", time_scale=FAST) as live, \
+            client(live, policy=live_policy) as c:
+        for_infer = dict(live_policy.type_weights)
+        res = await c.run(wl, rate=20.0, n_queries=30, seed=3, progress=False,
+                          on_result=lambda _r: during_run.append(dict(live_policy.type_weights)))
+        after_run = dict(live_policy.type_weights)
+    assert res.n_failed == 0 and len(during_run) == 30
+    assert all(w == in_sim.type_weights for w in during_run)
+    # outside a run (no workload, no plan) the policy weighs the types by speed, as documented
+    assert for_infer == after_run != in_sim.type_weights
+    fastest = max(for_infer, key=for_infer.get)
+    assert for_infer[fastest] == 1.0 and set(for_infer) == set(in_sim.type_weights)
 
 
 async def test_run_reports_each_query_to_on_result_and_survives_a_broken_hook():
@@ -117,10 +147,12 @@ async def test_run_for_a_duration():
 async def test_the_same_policy_object_decides():
     policy = RecordingPolicy()
     async with serve_pool(POOL, RM2, model="rm2", time_scale=FAST) as live, client(live, policy=policy) as c:
-        await c.run(Workload.fixed(100), rate=50.0, n_queries=12, progress=False)
-    assert len(policy.contexts) == 1
-    ctx = policy.contexts[0]
-    assert ctx.instance_types == POOL.types and ctx.qos_ms == 350 and ctx.profile is RM2
+        wl = Workload.fixed(100)
+        await c.run(wl, rate=50.0, n_queries=12, progress=False)
+    # prepared at start (for infer), for the run with its workload, then again for infer
+    assert [ctx.workload for ctx in policy.contexts] == [None, wl, None]
+    for ctx in policy.contexts:
+        assert ctx.instance_types == POOL.types and ctx.qos_ms == 350 and ctx.profile is RM2
     assert policy.decisions >= 12
 
 
@@ -263,7 +295,8 @@ async def test_bearer_token_and_headers_reach_the_server_but_never_reprs_or_logs
     try:
         pool = Pool.from_counts({"g4dn.xlarge": 1}).with_endpoints([url])
         caplog.set_level(logging.DEBUG, logger="kairos_sdk")
-        c = client(pool, token="s3cret-token", headers={"X-Api-Key": "k3y-value"}, unavailable_timeout_s=0.2)
+        c = client(pool, token=Auth(token="s3cret-token", headers={"X-Api-Key": "k3y-value"}),
+                   timeout_s=Timeouts(unavailable_s=0.2))
         async with c:
             with pytest.raises(EndpointError) as info:
                 await c.infer(batch_size=1)
@@ -305,9 +338,9 @@ async def test_tls_verification_is_on_by_default(tmp_path, unused_tcp_port):
         with pytest.raises(EndpointError, match="TLS failed.*verify="):
             async with client(pool):
                 pass
-        async with client(pool, verify=str(cert)) as c:  # trust the test CA explicitly
+        async with client(pool, token=Auth(verify=str(cert))) as c:  # trust the test CA explicitly
             assert (await c.check_endpoints()) == {"g4dn.xlarge-0": None}
-        async with client(pool, verify=False) as c:
+        async with client(pool, token=Auth(verify=False)) as c:
             assert (await c.check_endpoints()) == {"g4dn.xlarge-0": None}
     finally:
         await runner.cleanup()
@@ -383,6 +416,56 @@ async def test_progress_bar_can_be_forced_on(capsys):
     assert "live fcfs" in capsys.readouterr().err
 
 
+# ---------------------------------------------------------------------- settings
+def test_a_plain_keyword_and_its_settings_object_configure_the_same_client():
+    live = Pool.from_counts({"g4dn.xlarge": 1, "r5n.large": 2}).with_endpoints(
+        ["http://127.0.0.1:9", "http://127.0.0.1:10", "http://127.0.0.1:11"])
+    plain = KairosClient(live, protocol=OIP, concurrency=3, timeout_s=2.5, token="s3cret")
+    full = KairosClient(live, protocol=OIP, concurrency=Limits(concurrency=3), timeout_s=Timeouts(request_s=2.5),
+                        token=Auth(token="s3cret"))
+    for c in (plain, full):
+        assert c.concurrency == 3 and c.limits == Limits(3) and c.timeout_s == 2.5
+        assert c.timeouts == Timeouts(request_s=2.5, ready_s=2.5, unavailable_s=2.0, wait_ready_s=0.0)
+        assert c._transport.header_names == ("User-Agent", "Authorization")
+        # the session is sized for the pool: 2 connections per slot and per instance, at least 100
+        assert c._transport._limit == 100
+    assert KairosClient(live, protocol=OIP, concurrency=Limits(20))._transport._limit == 2 * 3 * 20 + 2 * 3
+    assert KairosClient(live, protocol=OIP, concurrency=Limits(1, max_connections=7))._transport._limit == 7
+    assert Timeouts(request_s=30).ready_s == 5.0 and Timeouts(check_ready=False).check_ready == "skip"
+    assert "s3cret" not in repr(Auth(token="s3cret", headers={"X-Api-Key": "k3y"}))
+    assert "k3y" not in repr(Auth(token="s3cret", headers={"X-Api-Key": "k3y"}))
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: Timeouts(request_s=-1), "timeout_s must be a positive"),
+        (lambda: Timeouts(ready_s=0), "ready_s must be a positive"),
+        (lambda: Timeouts(unavailable_s=float("nan")), "unavailable_timeout_s"),
+        (lambda: Timeouts(wait_ready_s=-0.5), "wait_ready_s must be a non-negative"),
+        (lambda: Timeouts(check_ready="most"), "check_ready must be 'all', 'any' or 'skip'"),
+        (lambda: Limits(concurrency=True), "concurrency must be a positive integer"),
+        (lambda: Limits(max_connections=0), "max_connections must be a positive integer"),
+        (lambda: Auth(token=""), "token must be a non-empty string"),
+    ],
+)
+def test_settings_objects_check_their_values(make, match):
+    with pytest.raises(KairosError, match=match):
+        make()
+
+
+async def test_a_run_among_outstanding_queries_keeps_the_policy_as_prepared(caplog):
+    policy = RecordingPolicy()
+    async with serve_pool(POOL, RM2, model="rm2", time_scale=FAST) as live, client(live, policy=policy) as c:
+        early = [c.submit(batch_size=1000) for _ in range(4)]  # still outstanding when the run starts
+        with caplog.at_level("WARNING", logger="kairos_sdk.client"):
+            res = await c.run(Workload.fixed(10), rate=100.0, n_queries=5, progress=False)
+        assert all(r.ok for r in await asyncio.gather(*early)) and res.n_failed == 0
+    # never re-prepared for the run's workload under the queries it was deciding for
+    assert policy.contexts and all(ctx.workload is None for ctx in policy.contexts)
+    assert "queries outstanding: the policy keeps its current preparation" in caplog.text
+
+
 # ---------------------------------------------------------------------- misuse
 def test_constructor_validates():
     bare = Pool.from_counts({"g4dn.xlarge": 1})
@@ -396,10 +479,10 @@ def test_constructor_validates():
         (lambda: KairosClient(live, protocol=OIP, concurrency=0), "concurrency"),
         (lambda: KairosClient(live, protocol=OIP, timeout_s=0), "timeout_s"),
         (lambda: KairosClient(live, protocol=OIP, time_scale=0), "time_scale"),
-        (lambda: KairosClient(live, protocol=OIP, check_ready="some"), "check_ready"),
+        (lambda: KairosClient(live, protocol=OIP, timeout_s=Timeouts(check_ready="some")), "check_ready"),
         (lambda: KairosClient(live, protocol=OIP, retry=3), "RetryPolicy"),
         (lambda: KairosClient(live, protocol=OIP, token=""), "token"),
-        (lambda: KairosClient(live, protocol=OIP, verify=3), "verify"),
+        (lambda: KairosClient(live, protocol=OIP, token=Auth(verify=3)), "verify"),
     ]
     for make, match in cases:
         with pytest.raises(KairosError, match=match):
@@ -459,7 +542,7 @@ def test_progress_defaults_to_off_when_stderr_is_not_a_terminal(monkeypatch):
     import io
     import sys
 
-    from kairos_sdk.client.core import _want_progress
+    from kairos_sdk.client.runs import _want_progress
 
     monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
     monkeypatch.setattr(sys, "stderr", io.StringIO())

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from kairos_sdk import Pool, Profile, Workload
-from kairos_sdk.client import KairosClient, OpenInferenceProtocol, QueryFailed, Reply, RetryPolicy
+from kairos_sdk.client import (
+    KairosClient,
+    OpenInferenceProtocol,
+    QueryFailed,
+    Reply,
+    RetryPolicy,
+    Timeouts,
+)
 from kairos_sdk.distribute import FCFSPolicy
 from kairos_sdk.endpoints import Faults, ReplayPool
 from kairos_sdk.errors import EndpointError, EndpointTimeout, ProtocolError
@@ -97,7 +104,8 @@ async def test_endpoint_answering_500_is_retried_elsewhere():
 async def test_every_endpoint_answering_500_gives_a_clear_error_and_nothing_hangs():
     pool = Pool.from_counts({"g4dn.xlarge": 1, "r5n.large": 1})
     async with ReplayPool(pool, RM2, model="rm2", time_scale=0.0, faults={0: Faults(status=500), 1: Faults(status=503)}) as rp, \
-            client(rp.pool, retry=RetryPolicy(max_attempts=2, backoff_ms=1, probe_ms=5), unavailable_timeout_s=0.3) as c:
+            client(rp.pool, retry=RetryPolicy(max_attempts=2, backoff_ms=1, probe_ms=5),
+                   timeout_s=Timeouts(unavailable_s=0.3)) as c:
         futs = [c.submit(batch_size=10) for _ in range(4)]
         results = await asyncio.wait_for(asyncio.gather(*futs), HANG_GUARD_S)
         for r in results:
@@ -158,7 +166,7 @@ async def test_a_lone_slow_endpoint_raises_endpoint_timeout():
 async def test_all_endpoints_down_mid_run_fails_the_rest_promptly():
     pool = Pool.from_counts({"g4dn.xlarge": 1, "r5n.large": 1})
     async with ReplayPool(pool, RM2, model="rm2", time_scale=0.05) as rp, \
-            client(rp.pool, unavailable_timeout_s=0.3) as c:
+            client(rp.pool, timeout_s=Timeouts(unavailable_s=0.3)) as c:
 
         async def kill_all():
             while sum(ep.n_served for ep in rp.endpoints) < 5:
@@ -197,7 +205,7 @@ async def test_one_endpoint_down_at_start_any_mode_serves_with_the_rest():
         await rp["r5n.large-0"].kill()
         with pytest.raises(EndpointError, match="1 of 3 endpoints.*check_ready='any'"):
             await client(rp.pool).start()
-        async with client(rp.pool, check_ready="any") as c:
+        async with client(rp.pool, timeout_s=Timeouts(check_ready="any")) as c:
             assert c.available["r5n.large-0"] is False
             replies = await asyncio.gather(*(c.infer(batch_size=20) for _ in range(8)))
             assert all(isinstance(r, Reply) and r.instance_id != "r5n.large-0" for r in replies)
@@ -213,7 +221,7 @@ async def test_not_ready_endpoint_is_reported_with_its_status():
 
 async def test_wrong_model_is_a_client_error_not_retried_and_not_ejected():
     async with ReplayPool(POOL3, RM2, model="rm2", time_scale=0.0) as rp, \
-            client(rp.pool, protocol=OpenInferenceProtocol("rm3"), check_ready="skip") as c:
+            client(rp.pool, protocol=OpenInferenceProtocol("rm3"), timeout_s=Timeouts(check_ready="skip")) as c:
         with pytest.raises(EndpointError, match="refused the request with HTTP 404: Model rm3 not found"):
             await c.infer(batch_size=2)
         assert all(c.available.values())
@@ -231,8 +239,8 @@ async def test_chaos_every_query_is_accounted_for_exactly_once(seed):
         2: Faults(extra_delay_ms=400, probability=0.2),
     }
     async with ReplayPool(pool, RM2, model="rm2", time_scale=0.05, seed=seed, faults=faults) as rp, \
-            client(rp.pool, timeout_s=0.15, seed=seed,
-                   retry=RetryPolicy(max_attempts=3, backoff_ms=1, probe_ms=10, max_probe_ms=50)) as c:
+            client(rp.pool, timeout_s=0.15,
+                   retry=RetryPolicy(max_attempts=3, backoff_ms=1, probe_ms=10, max_probe_ms=50, seed=seed)) as c:
 
         async def kill_later():
             while rp[3].n_served < 4:

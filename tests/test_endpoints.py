@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import pytest
 
 from kairos_sdk import Pool, Profile
 from kairos_sdk.endpoints import Faults, ReplayEndpoint, ReplayPool, serve_forever, serve_pool
-from kairos_sdk.errors import KairosError
+from kairos_sdk.errors import ArgumentError, ArgumentTypeError, KairosError
 
 RM2 = Profile.builtin("rm2")
 
@@ -133,15 +134,21 @@ async def test_injected_faults():
 
 
 @pytest.mark.parametrize(
-    "kwargs, match",
+    "kwargs, error",
     [
-        ({"status": 99}, "status"),
-        ({"extra_delay_ms": -1.0}, "extra_delay_ms"),
-        ({"probability": 2.0}, "probability"),
+        ({"status": 99}, ArgumentError),
+        ({"ready_status": 600}, ArgumentError),
+        ({"extra_delay_ms": -1.0}, ArgumentError),
+        ({"probability": 2.0}, ArgumentError),
+        ({"status": "500"}, ArgumentTypeError),
+        ({"malformed": 1}, ArgumentTypeError),
+        ({"extra_delay_ms": None}, ArgumentTypeError),
+        ({"probability": "all"}, ArgumentTypeError),
     ],
 )
-def test_faults_validate(kwargs, match):
-    with pytest.raises(KairosError, match=match):
+def test_faults_validate(kwargs, error):
+    (name, bad), = kwargs.items()
+    with pytest.raises(error, match=rf"Faults.{name} must be .*{re.escape(repr(bad) if error is ArgumentError else '')}"):
         Faults(**kwargs)
 
 
@@ -159,6 +166,40 @@ def test_endpoint_arguments_validate(kwargs, match):
     args = {"instance_type": "g4dn.xlarge", **kwargs}
     with pytest.raises(KairosError, match=match):
         ReplayEndpoint(RM2, args.pop("instance_type"), **args)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"port": 70000}, ArgumentError, "port must be an integer in 0..65535 .*got 70000"),
+        ({"time_scale": -1}, ArgumentError, "time_scale must be a non-negative number .*got -1"),
+        ({"workers": 0}, ArgumentError, "workers must be a positive integer, got 0"),
+        ({"model": ""}, ArgumentError, "model must be a non-empty string, got ''"),
+        ({"instance_type": "p3.2xlarge"}, ValueError, "instance type 'p3.2xlarge' is not in the profile"),
+        ({"port": "8080"}, ArgumentTypeError, "port must be an integer, got '8080'"),
+        ({"time_scale": None}, ArgumentTypeError, "time_scale must be a number, got None"),
+        ({"workers": 1.5}, ArgumentTypeError, "workers must be an integer, got 1.5"),
+        ({"model": 3}, ArgumentTypeError, "model must be a str, got int"),
+        ({"faults": {"status": 500}}, ArgumentTypeError, "faults must be a kairos_sdk.endpoints.Faults, got dict"),
+        ({"profile": "rm2"}, ArgumentTypeError, "profile must be a kairos_sdk.Profile, got str"),
+    ],
+)
+def test_endpoint_bad_arguments_are_value_or_type_errors(kwargs, error, match):
+    args = {"profile": RM2, "instance_type": "g4dn.xlarge", **kwargs}
+    with pytest.raises(error, match=match):
+        ReplayEndpoint(args.pop("profile"), args.pop("instance_type"), **args)
+
+
+def test_replay_pool_bad_arguments():
+    pool = Pool.from_counts({"r5n.large": 2})
+    with pytest.raises(ArgumentTypeError, match="pool must be a kairos_sdk.Pool, got dict"):
+        ReplayPool({"r5n.large": 2}, RM2)
+    with pytest.raises(ArgumentError, match="port must be an integer in 0..65534 .*room for 2 endpoints.*got 65535"):
+        ReplayPool(pool, RM2, port=65535)
+    with pytest.raises(ArgumentTypeError, match="faults must be a .*Mapping.*got list"):
+        ReplayPool(pool, RM2, faults=[Faults(status=500)])
+    with pytest.raises(ArgumentTypeError, match="pool must be a kairos_sdk.Pool or collections.abc.Mapping, got list"):
+        serve_forever(["r5n.large"], RM2)
 
 
 async def test_kill_resets_connections_and_restart_reuses_the_port():

@@ -24,7 +24,7 @@ import pytest
 pytest.importorskip("mlserver", reason="mlserver is not installed; pip install -e '.[dev]' installs it")
 
 from kairos_sdk import Pool, Workload  # noqa: E402
-from kairos_sdk.client import KairosClient, OpenInferenceProtocol, measure_profile  # noqa: E402
+from kairos_sdk.client import KairosClient, OpenInferenceProtocol, Timeouts, measure_profile  # noqa: E402
 from kairos_sdk.distribute import FCFSPolicy  # noqa: E402
 from kairos_sdk.errors import EndpointError  # noqa: E402
 
@@ -139,7 +139,7 @@ def pool_of(url: str, n: int = 1) -> Pool:
 
 
 async def test_readiness_and_metadata(mlserver_url):
-    async with KairosClient(pool_of(mlserver_url), protocol=oip(), wait_ready_s=10) as c:
+    async with KairosClient(pool_of(mlserver_url), protocol=oip(), timeout_s=Timeouts(wait_ready_s=10)) as c:
         assert await c.check_endpoints() == {"cpu.local-0": None}
         md = await c.metadata()
     assert md.name == MODEL

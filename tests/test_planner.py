@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -10,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kairos_sdk import (
+    ArgumentTypeError,
     Catalog,
     Headroom,
     InfeasibleError,
@@ -22,7 +27,7 @@ from kairos_sdk import (
 )
 from kairos_sdk.baselines import enumerate_configs, exhaustive, synthetic_setting
 
-from .conftest import MODELS, PAPER_CAPS, PAPER_PRICES, QOS_MS
+from .conftest import MODELS, PAPER_CAPS, PAPER_PRICES, QOS_MS, ROOT
 
 
 @pytest.fixture(scope="module")
@@ -180,9 +185,11 @@ def test_headroom_leaves_more_room_with_less_slack():
     assert Headroom.constant(0.7).rho(np.array([1.0]), np.array([1.0]), 2.0)[0] == pytest.approx(0.7)
 
 
-@pytest.mark.parametrize("bad", [0, -0.5, 1.5, float("nan"), "high", True])
-def test_bad_headroom(bad):
-    with pytest.raises(PlanningError, match="headroom"):
+@pytest.mark.parametrize("bad, error", [(0, PlanningError), (-0.5, PlanningError), (1.5, PlanningError),
+                                        (float("nan"), PlanningError), ("high", PlanningError),
+                                        (True, ArgumentTypeError), ([0.5], ArgumentTypeError)])
+def test_bad_headroom(bad, error):
+    with pytest.raises(error, match=rf"headroom .*got {re.escape(repr(bad))}"):
         Planner(Profile.builtin("rm2"), Catalog.from_prices({"g4dn.xlarge": 0.5}), Workload.fixed(100),
                 qos_ms=350, headroom=bad)
 
@@ -256,20 +263,34 @@ def test_budget_that_buys_only_useless_types():
         ({"qos_ms": 350, "percentile": 0}, "percentile"),
         ({"qos_ms": 350, "percentile": 101}, "percentile"),
         ({"qos_ms": 350, "max_classes": 0}, "max_classes"),
+        ({"qos_ms": 350, "mip_rel_gap": -1e-3}, "mip_rel_gap"),
+        ({"qos_ms": 350, "time_limit_s": 0}, "time_limit_s"),
     ],
 )
 def test_bad_planner_arguments(kwargs, match):
-    with pytest.raises(PlanningError, match=match):
+    bad = kwargs[match]
+    with pytest.raises(PlanningError, match=rf"{match} .*got {re.escape(repr(bad))}"):
         Planner(Profile.builtin("rm2"), Catalog.from_prices(PAPER_PRICES), Workload.deeprecsys(), **kwargs)
 
 
 def test_bad_planner_argument_types():
-    with pytest.raises(PlanningError, match="profile"):
+    with pytest.raises(ArgumentTypeError, match="profile must be a kairos_sdk.Profile, got str"):
         Planner("rm2", Catalog.from_prices(PAPER_PRICES), Workload.deeprecsys(), qos_ms=350)
-    with pytest.raises(PlanningError, match="catalog"):
+    with pytest.raises(ArgumentTypeError, match="catalog must be a kairos_sdk.Catalog, got dict"):
         Planner(Profile.builtin("rm2"), PAPER_PRICES, Workload.deeprecsys(), qos_ms=350)
-    with pytest.raises(PlanningError, match="workload"):
+    with pytest.raises(ArgumentTypeError, match="workload must be a kairos_sdk.Workload, got list"):
         Planner(Profile.builtin("rm2"), Catalog.from_prices(PAPER_PRICES), [10, 20], qos_ms=350)
+    for kwargs in ({"qos_ms": "350"}, {"qos_ms": 350, "percentile": "99"}, {"qos_ms": 350, "max_classes": 2.5}):
+        name, bad = list(kwargs.items())[-1]
+        with pytest.raises(TypeError, match=rf"{name} must be an? (number|integer), got {re.escape(repr(bad))}"):
+            Planner(Profile.builtin("rm2"), Catalog.from_prices(PAPER_PRICES), Workload.deeprecsys(), **kwargs)
+
+
+@pytest.mark.parametrize("quantile", [0.99, 0.5, 1.0, 1e-9])
+def test_percentile_given_as_a_quantile_is_refused_with_a_hint(quantile):
+    """percentile is in percent: 0.99 would silently plan for the 0.99th percentile."""
+    with pytest.raises(PlanningError, match=rf"percentile is in percent, got {quantile!r}: did you mean {quantile * 100:g}\?"):
+        Planner(Profile.builtin("rm2"), Catalog.from_prices(PAPER_PRICES), Workload.deeprecsys(), 350, quantile)
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"budget": 1.0, "target_qps": 5.0}])
@@ -278,11 +299,12 @@ def test_plan_needs_exactly_one_goal(rm2_planner, kwargs):
         rm2_planner.plan(**kwargs)
 
 
-@pytest.mark.parametrize("bad", [0, -1, float("inf"), "2.5", True])
-def test_bad_budget_and_target(rm2_planner, bad):
-    with pytest.raises(PlanningError, match="budget"):
+@pytest.mark.parametrize("bad, error", [(0, PlanningError), (-1, PlanningError), (float("inf"), PlanningError),
+                                        ("2.5", ArgumentTypeError), (True, ArgumentTypeError)])
+def test_bad_budget_and_target(rm2_planner, bad, error):
+    with pytest.raises(error, match=rf"budget must be .*got {re.escape(repr(bad))}"):
         rm2_planner.plan(budget=bad)
-    with pytest.raises(PlanningError, match="target_qps"):
+    with pytest.raises(error, match=rf"target_qps must be .*got {re.escape(repr(bad))}"):
         rm2_planner.plan(target_qps=bad)
 
 
@@ -291,8 +313,10 @@ def test_bad_counts(rm2_planner):
         rm2_planner.evaluate({"g4dn.xlarge": -1})
     with pytest.raises(PlanningError, match="not in the catalog"):
         rm2_planner.evaluate({"p3.2xlarge": 1})
-    with pytest.raises(PlanningError, match="mapping"):
+    with pytest.raises(ArgumentTypeError, match="counts must be a .*Mapping.*got list"):
         rm2_planner.fluid_bound([1, 2])
+    with pytest.raises(ArgumentTypeError, match="count of 'g4dn.xlarge' must be an integer, got 1.5"):
+        rm2_planner.evaluate({"g4dn.xlarge": 1.5})
 
 
 # ------------------------------------------------------------------------------ the model
@@ -439,3 +463,34 @@ def test_identical_and_dominated_types_keep_the_optimum():
         assert plan.predicted_qps == pytest.approx(ex.score, rel=1e-6)
     big = planner.plan(budget=2.2)
     assert big.counts.get("cpuC", 0) == 0 or (big.counts.get("cpuA") == 2 and big.counts.get("cpuB") == 3)
+
+
+# ------------------------------------------------------------------------------ solver output
+_PLAN_IN_A_FRESH_PROCESS = """
+import sys
+from kairos_sdk import Catalog, Planner, Profile, Workload
+from kairos_sdk.planner import silence_solver_banner
+if sys.argv[1] == "quiet":
+    silence_solver_banner()
+planner = Planner(Profile.builtin("rm2"), Catalog.from_prices({"g4dn.xlarge": 0.526, "r5n.large": 0.149}),
+                  Workload.deeprecsys(), qos_ms=350)
+planner.plan(budget=1.5)
+planner.plan(target_qps=20)
+print("planned", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_planning_writes_nothing_on_stdout_but_the_solver_banner_and_that_only_when_not_silenced():
+    """The planner never redirects the process's stdout on its own; the banner HiGHS prints
+    when its first solver is created goes only with the opt-in silence_solver_banner()."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = {}
+    for mode in ("default", "quiet"):
+        proc = subprocess.run([sys.executable, "-c", _PLAN_IN_A_FRESH_PROCESS, mode], capture_output=True,
+                              text=True, env=env, timeout=120, check=True)
+        out[mode] = proc.stdout
+    assert out["quiet"] == "planned\n"
+    lines = out["default"].splitlines()
+    assert lines[-1] == "planned"
+    assert all("HiGHS" in line or "THIRD_PARTY" in line for line in lines[:-1])  # the banner, no solver log

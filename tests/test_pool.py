@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from kairos_sdk import Catalog, CatalogError, Instance, InstanceType, Pool
+from kairos_sdk import ArgumentTypeError, Catalog, CatalogError, Instance, InstanceType, Pool
 
 from .conftest import PAPER_PRICES
 
@@ -26,16 +28,38 @@ def test_restrict_unknown_type():
     assert cat.get("x") is None
 
 
-@pytest.mark.parametrize("price", [0, -1, float("nan"), float("inf"), "cheap"])
-def test_non_positive_or_bad_price(price):
-    with pytest.raises(CatalogError, match="cost_per_hour"):
+@pytest.mark.parametrize("price", [0, -1, float("nan"), float("inf")])
+def test_non_positive_price(price):
+    with pytest.raises(CatalogError, match=rf"cost_per_hour of a must be .*got {re.escape(repr(price))}"):
         InstanceType("a", price)
 
 
-@pytest.mark.parametrize("cap", [-1, 1.5, "3"])
-def test_bad_cap(cap):
-    with pytest.raises(CatalogError, match="cap must be"):
-        InstanceType("a", 1.0, cap)
+@pytest.mark.parametrize("price", ["cheap", "0.5", None, True])
+def test_price_of_the_wrong_type(price):
+    with pytest.raises(ArgumentTypeError, match=rf"cost_per_hour of a must be a number, got {re.escape(repr(price))}"):
+        InstanceType("a", price)
+
+
+def test_bad_cap():
+    with pytest.raises(CatalogError, match="cap of a must be a non-negative integer, got -1"):
+        InstanceType("a", 1.0, -1)
+    for cap in (1.5, "3", True):
+        with pytest.raises(ArgumentTypeError, match=rf"cap of a must be an integer, got {re.escape(repr(cap))}"):
+            InstanceType("a", 1.0, cap)
+    assert InstanceType("a", 1.0, 3.0).cap == 3
+
+
+def test_wrong_types_are_type_errors():
+    with pytest.raises(TypeError, match="instance type name must be a str, got int"):
+        InstanceType(3, 1.0)
+    with pytest.raises(TypeError, match="a Catalog entry must be a kairos_sdk.InstanceType, got dict"):
+        Catalog([{"name": "a"}])
+    with pytest.raises(TypeError, match="counts must be a .*Mapping.*got list"):
+        Pool.from_counts([("a", 1)])
+    with pytest.raises(TypeError, match="catalog must be a kairos_sdk.Catalog, got dict"):
+        Pool.from_counts({"a": 1}, {"a": 1.0})
+    with pytest.raises(TypeError, match=r"count of 'a' must be an integer, got '1'"):
+        Pool.from_counts({"a": "1"})
 
 
 @pytest.mark.parametrize(

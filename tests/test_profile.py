@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kairos_sdk import Profile, ProfileError
+from kairos_sdk import ArgumentTypeError, Profile, ProfileError
 
 from .conftest import MODELS
 
@@ -134,10 +134,31 @@ def test_bad_quantile(q):
         _toy().latency("gpu", 10, q=q)
 
 
-@pytest.mark.parametrize("batch", [0, -5, float("nan"), "ten"])
+@pytest.mark.parametrize("batch", [0, -5, float("nan")])
 def test_bad_batch(batch):
     with pytest.raises(ProfileError, match="batch"):
         _toy().latency("gpu", batch)
+
+
+def test_wrong_types_are_type_errors(rng):
+    p = _toy()
+    with pytest.raises(ArgumentTypeError, match="batch must be a number or an array of numbers, got 'ten'"):
+        p.latency("gpu", "ten")
+    with pytest.raises(ArgumentTypeError, match="q must be a number, got None"):
+        p.latency("gpu", 10, q=None)
+    with pytest.raises(ArgumentTypeError, match="qos_ms must be a number, got '5'"):
+        p.max_batch("gpu", qos_ms="5")
+    with pytest.raises(ArgumentTypeError, match="model must be a str, got int"):
+        Profile.builtin(2)
+    with pytest.raises(ArgumentTypeError, match="drop_outliers .* must be an integer, got 'yes'"):
+        Profile.from_dict({"a": {10: [1.0, 2.0]}}, drop_outliers="yes")
+
+
+def test_a_percentile_given_as_q_gets_a_hint():
+    with pytest.raises(ProfileError, match=r"q must be a quantile in \[0, 1\], got 99: did you mean 0.99\?"):
+        _toy().latency("gpu", 10, q=99)
+    with pytest.raises(ProfileError, match="did you mean 0.99"):
+        _toy().max_batch("gpu", 5.0, q=99)
 
 
 def test_max_batch_is_the_prefix_meeting_qos():
@@ -155,7 +176,7 @@ def test_sample_follows_the_distribution(rng):
     assert x.min() >= 1.0 and x.max() <= 100.0
     assert np.quantile(x, 0.5) == pytest.approx(50.5, rel=0.03)
     assert np.quantile(x, 0.99) == pytest.approx(99.0, rel=0.02)
-    with pytest.raises(ProfileError, match="numpy.random.Generator"):
+    with pytest.raises(ArgumentTypeError, match="rng must be a numpy.random.*Generator.*got int"):
         p.sample("cpu", 10, rng=42)
 
 

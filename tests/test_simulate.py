@@ -265,3 +265,29 @@ def test_latency_quantile_with_failed_queries_is_inf_not_nan():
         assert res.latency_quantile(0.99) == np.inf
         assert res.latency_quantile(0.5) == pytest.approx(np.quantile(np.arange(1.0, 98.0).tolist() + [1e9] * 3, 0.5))
         assert res.latency_quantile(0.0) == 1.0
+
+
+@pytest.mark.parametrize("rate", [7.5, 40.0])
+def test_simulate_draws_its_queries_with_workload_arrivals(rate):
+    """The simulator's queries are exactly Workload.arrivals(n, rate, default_rng(seed)): the
+    one draw the live client makes too (tests/test_client.py runs both paths)."""
+    w = Workload.deeprecsys()
+    r = simulate(Pool.from_counts({"g4dn.xlarge": 2}), Profile.builtin("rm2"), w, FCFSPolicy(), rate=rate,
+                 qos_ms=350, n_queries=300, seed=11)
+    batch, arrival_ms = w.arrivals(300, rate, np.random.default_rng(11))
+    np.testing.assert_array_equal(r.batch, batch)
+    np.testing.assert_array_equal(r.arrival_ms, arrival_ms)
+
+
+def test_results_live_in_their_own_module_and_are_re_exported():
+    import importlib
+
+    import kairos_sdk
+
+    results = importlib.import_module("kairos_sdk.results")
+    simulate_module = importlib.import_module("kairos_sdk.simulate")  # the package's `simulate` is the function
+
+    for name in ("RunResult", "ThroughputResult"):
+        cls = getattr(results, name)
+        assert cls.__module__ == "kairos_sdk.results"
+        assert getattr(simulate_module, name) is cls and getattr(kairos_sdk, name) is cls

@@ -90,9 +90,19 @@ def test_single_planner_hides_selector(widget):
     assert widget.selector.layout.display == "none"
 
 
-def test_bad_planner_argument():
-    with pytest.raises(ks.KairosError, match="Planner"):
+def test_bad_planner_argument(planner):
+    with pytest.raises(ks.ArgumentTypeError, match="planner must be a kairos_sdk.Planner or .*Mapping.*got str"):
         PlannerWidget("rm2")
+    with pytest.raises(ks.ArgumentTypeError, match=r"planner\['rm2'\] must be a kairos_sdk.Planner, got str"):
+        PlannerWidget({"rm2": "planner"})
+    with pytest.raises(ks.ArgumentError, match="planner must be a Planner .*got an empty dict"):
+        PlannerWidget({})
+    with pytest.raises(ks.ArgumentError, match=r"budgets\[1\] must be a positive number \(USD per hour\), got -1"):
+        PlannerWidget(planner, budgets=[1.0, -1])
+    with pytest.raises(ks.ArgumentTypeError, match="budget must be a number, got '2'"):
+        PlannerWidget(planner, budget="2")
+    with pytest.raises(ks.ArgumentError, match="sim_queries must be a positive integer, got 0"):
+        PlannerWidget(planner, sim_queries=0)
 
 
 def test_debounce_defers_in_a_running_loop(planner):
@@ -123,9 +133,15 @@ def test_dashboard_counts_by_hand():
     assert d.plot.value[:4] == b"\x89PNG"
 
 
-def test_dashboard_rejects_bad_qos():
-    with pytest.raises(ks.KairosError, match="qos_ms"):
+def test_dashboard_rejects_bad_arguments():
+    with pytest.raises(ks.ArgumentError, match=r"qos_ms must be a positive number \(milliseconds\), got -1"):
         RunDashboard(qos_ms=-1)
+    with pytest.raises(ks.ArgumentTypeError, match="qos_ms must be a number, got '350'"):
+        RunDashboard(qos_ms="350")
+    with pytest.raises(ks.ArgumentError, match="percentile is in percent, got 0.99: did you mean 99"):
+        RunDashboard(qos_ms=350, percentile=0.99)
+    with pytest.raises(ks.ArgumentError, match="redraw_s must be a non-negative number .*got -1"):
+        RunDashboard(qos_ms=350, redraw_s=-1)
 
 
 async def test_dashboard_follows_a_live_run():

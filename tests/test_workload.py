@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kairos_sdk import Workload, WorkloadError
 
@@ -86,7 +88,6 @@ def test_fixed_and_from_trace():
         (lambda: Workload.from_trace([10, 20], timestamps=[2.0, 1.0]), "non-decreasing"),
         (lambda: Workload.deeprecsys().sample(10, rate=0, rng=np.random.default_rng(0)), "rate must be a positive"),
         (lambda: Workload.deeprecsys().sample(0, rate=1.0, rng=np.random.default_rng(0)), "n must be a positive"),
-        (lambda: Workload.deeprecsys().sample(10, rate=1.0, rng=1), "numpy.random.Generator"),
         (lambda: Workload.deeprecsys(round_to=0), "round_to"),
         (lambda: Workload.from_distribution({}), "empty"),
     ],
@@ -96,8 +97,41 @@ def test_validation(call, match):
         call()
 
 
+def test_wrong_types_are_type_errors():
+    with pytest.raises(TypeError, match="rng must be a numpy.random.Generator.*got int"):
+        Workload.deeprecsys().sample(10, rate=1.0, rng=1)
+    with pytest.raises(TypeError, match="round_to must be an integer, got '10'"):
+        Workload.deeprecsys(round_to="10")
+    with pytest.raises(TypeError, match="probs_by_batch must be a .*Mapping.*got list"):
+        Workload.from_distribution([10, 20])
+
+
 def test_repr():
     assert repr(Workload.deeprecsys()) == (
         "Workload('deeprecsys', batch 10..1000 over 100 sizes, mean 243.6, Poisson arrivals)"
     )
     assert "p50=" in Workload.deeprecsys()._repr_html_()
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), rate=st.floats(0.01, 1e5), n=st.integers(1, 300),
+       timed=st.booleans())
+def test_arrivals_are_the_same_queries_at_every_rate(seed, rate, n, timed):
+    """Common random numbers: the same generator state gives the same batch sizes at any
+    rate, and arrival times that are the 1000-qps draws (1 ms mean gap) scaled to the rate."""
+    w = Workload.from_trace([10, 20, 30], timestamps=[0.0, 1.0, 3.0]) if timed else Workload.deeprecsys()
+    b, t = w.arrivals(n, rate, np.random.default_rng(seed))
+    b_unit, t_unit = w.arrivals(n, 1000.0, np.random.default_rng(seed))
+    np.testing.assert_array_equal(b, b_unit)
+    np.testing.assert_array_equal(t, t_unit * (1000.0 / rate))
+    assert b.dtype == np.int64 and t.shape == (n,) and np.all(np.diff(t) >= 0) and t[0] > 0
+    # the older spelling draws the very same queries
+    b_old, t_old = w.sample(n, rate=rate, rng=np.random.default_rng(seed))
+    np.testing.assert_array_equal(b_old, b)
+    np.testing.assert_array_equal(t_old, t)
+
+
+@pytest.mark.parametrize("rate", [0, -1.0, float("nan"), True, "5"])
+def test_arrivals_rejects_a_bad_rate(rate):
+    with pytest.raises(WorkloadError, match="rate_qps must be a positive"):
+        Workload.deeprecsys().arrivals(5, rate, np.random.default_rng(0))

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import KairosError
+from ..errors import UsageError
 
 __all__ = [
     "PlanFile",
@@ -38,10 +38,6 @@ __all__ = [
     "read_plan_file",
     "read_trace",
 ]
-
-
-class UsageError(KairosError, ValueError):
-    """A command-line argument is wrong."""
 
 
 # ---------------------------------------------------------------------------- TYPE=N lists

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -25,7 +24,7 @@ POLICIES = ("kairos", "kairos-shed", "fcfs", "round-robin", "least-work", "paper
 # ---------------------------------------------------------------------------- seams
 def version() -> str:
     """The package version shown by ``kairos --version``."""
-    from .. import __version__
+    from .._version import __version__
 
     return __version__
 
@@ -50,38 +49,15 @@ def policy(name: str):
 
 
 def silence_solver_banner() -> None:
-    """HiGHS prints a banner on stdout the first time a solver is created in a process; create
-    it once with stdout pointed at /dev/null so that ``--json`` output stays pure JSON."""
-    global _BANNER_DONE
-    if _BANNER_DONE:
-        return
-    _BANNER_DONE = True
-    try:
-        import highspy
-    except ImportError:  # pragma: no cover - cvxpy then reports the missing solver
-        return
-    sys.stdout.flush()
-    try:
-        fd = sys.stdout.fileno()
-    except (AttributeError, ValueError, OSError):  # stdout is not a real file (tests)
-        highspy.Highs()
-        return
-    saved = os.dup(fd)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), fd)
-            highspy.Highs()
-    finally:
-        os.dup2(saved, fd)
-        os.close(saved)
+    """Keep HiGHS's one-time banner off stdout so that ``--json`` output stays pure JSON."""
+    from ..planner import silence_solver_banner as silence
 
-
-_BANNER_DONE = False
+    silence()
 
 
 def data_dir():
     """The shared KAIROS measurements directory, or ``None``."""
-    from ..defaults import find_data_dir
+    from ..datadir import find_data_dir
 
     return find_data_dir()
 

@@ -186,11 +186,11 @@ async def _search(s: Setup, knees: list[Knee], per_run_s: float, seed: int, prog
     for knee in knees:
         async with serve_pool(knee.pool, s.profile, model=s.model, seed=seed, time_scale=scale) as live, KairosClient(
             live, protocol=OpenInferenceProtocol(s.model), policy=policy("kairos"), profile=s.profile,
-            qos_ms=s.qos_ms, percentile=s.percentile, progress=progress, time_scale=scale,
+            qos_ms=s.qos_ms, percentile=s.percentile, time_scale=scale,
         ) as client:
             for _ in range(RUNS_PER_POOL):
                 rate = round(knee.next_rate(), 1)
-                r = await client.run(s.workload, rate=rate, duration_s=per_run_s, seed=seed + k)
+                r = await client.run(s.workload, rate=rate, duration_s=per_run_s, seed=seed + k, progress=progress)
                 k += 1
                 knee.runs.append(r)
                 mark = "meets" if _met(r) else "misses"

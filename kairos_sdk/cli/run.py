@@ -65,21 +65,22 @@ def make_protocol(args: argparse.Namespace, model: str):
 
 
 def client_options(args: argparse.Namespace) -> dict:
-    """KairosClient keyword arguments from the connection flags."""
+    """KairosClient keyword arguments from the connection flags (its ``Auth``, ``Timeouts`` and
+    ``Limits`` settings)."""
+    from ..client import Auth, Limits, Timeouts
+
     if args.ca_file and not args.verify:
         raise UsageError("--ca-file and --no-verify contradict each other; give one")
     if args.ca_file and not os.path.exists(args.ca_file):
         raise UsageError(f"--ca-file {args.ca_file}: file not found")
     opts = {
-        "token": args.token or os.environ.get("KAIROS_TOKEN") or None,
-        "headers": parse_headers(args.header),
-        "timeout_s": args.timeout,
-        "verify": args.ca_file if args.ca_file else args.verify,
-        "wait_ready_s": args.wait_ready,
+        "token": Auth(token=args.token or os.environ.get("KAIROS_TOKEN") or None, headers=parse_headers(args.header),
+                      verify=args.ca_file if args.ca_file else args.verify),
+        "timeout_s": Timeouts(request_s=args.timeout, wait_ready_s=args.wait_ready),
         "time_scale": args.time_scale,
     }
     if hasattr(args, "concurrency"):
-        opts["concurrency"] = args.concurrency
+        opts["concurrency"] = Limits(concurrency=args.concurrency)
     return opts
 
 
@@ -170,9 +171,10 @@ async def drive(pool, s: Setup, args: argparse.Namespace, rates: list[float], *,
     out = []
     async with KairosClient(pool, protocol=make_protocol(args, s.model), policy=policy(args.policy),
                             profile=s.profile, qos_ms=s.qos_ms, percentile=s.percentile,
-                            progress=progress_wanted(args), **client_options(args)) as client:
+                            **client_options(args)) as client:
         for k, rate in enumerate(rates):
-            r = await client.run(s.workload, rate=rate, duration_s=args.duration, seed=args.seed + k)
+            r = await client.run(s.workload, rate=rate, duration_s=args.duration, seed=args.seed + k,
+                                 progress=progress_wanted(args))
             out.append(r)
             if report is not None:
                 report(r)

@@ -27,8 +27,9 @@ from typing import Any
 from ..errors import KairosError
 from ..pool import Instance, Pool
 from ..profile import Profile
-from .core import KairosClient, _make_bar, _want_progress
+from .core import KairosClient
 from .protocols import InferenceProtocol
+from .runs import _make_bar, _want_progress
 
 __all__ = ["measure_profile"]
 
@@ -60,43 +61,18 @@ async def measure_profile(
     warmup : unrecorded requests per endpoint first (at the largest batch size).
     progress : tqdm progress bar (default: when stderr is a terminal or in Jupyter).
     time_scale : as for :class:`KairosClient` (replay endpoints run faster than real time).
-    client_options : passed to :class:`KairosClient` (``token``, ``headers``, ``verify``,
-        ``timeout_s``, ``wait_ready_s``, ...).
+    client_options : passed to :class:`KairosClient` (``token``: a string or an ``Auth``,
+        ``timeout_s`` (seconds or a ``Timeouts``), ``concurrency``, ``retry``, ...).
 
     Returns
     -------
     Profile
         ready for the :class:`~kairos_sdk.planner.Planner` (model name from the protocol).
     """
-    if not isinstance(endpoints_by_type, Mapping) or not endpoints_by_type:
-        raise KairosError("endpoints_by_type must be a non-empty {instance type: URL or [URLs]}")
-    instances = []
-    for t, urls in endpoints_by_type.items():
-        url_list = [urls] if isinstance(urls, str) else list(urls)
-        if not url_list:
-            raise KairosError(f"instance type {t!r} has no endpoint URL")
-        instances.extend(Instance(f"{t}-{k}", str(t), u) for k, u in enumerate(url_list))
-    try:
-        sizes = sorted({int(b) for b in batch_sizes})
-    except (TypeError, ValueError):
-        raise KairosError(f"batch_sizes must be positive integers, got {batch_sizes!r}") from None
-    if not sizes or sizes[0] < 1:
-        raise KairosError(f"batch_sizes must be a non-empty list of positive integers, got {batch_sizes!r}")
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise KairosError(f"repeats must be a positive integer, got {repeats!r}")
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-        raise KairosError(f"warmup must be a non-negative integer, got {warmup!r}")
+    instances, sizes = _check_profiling_args(endpoints_by_type, batch_sizes, repeats, warmup)
     pool = Pool(instances)
 
-    # Work per endpoint: the repeats of each type are dealt round-robin over its endpoints.
-    work: list[list[int]] = [[] for _ in instances]
-    for t in dict.fromkeys(i.type for i in instances):
-        idx = [k for k, i in enumerate(instances) if i.type == t]
-        j = 0
-        for _ in range(repeats):
-            for b in sizes:
-                work[idx[j % len(idx)]].append(b)
-                j += 1
+    work = _deal_work(instances, sizes, repeats)
     total = sum(len(w) for w in work) + warmup * len(instances)
     records: list[dict[str, Any]] = []
     show = _want_progress(progress)
@@ -123,3 +99,41 @@ async def measure_profile(
                 bar.close()
     desc = ", ".join(f"{t} x{n}" for t, n in pool.counts.items())
     return Profile.from_records(records, model=protocol.model, source=f"measured live ({desc}; {repeats} repeats)")
+
+
+def _check_profiling_args(endpoints_by_type: Any, batch_sizes: Any, repeats: Any,
+                          warmup: Any) -> tuple[list[Instance], list[int]]:
+    """The instances to measure (one per URL) and the sorted distinct batch sizes."""
+    if not isinstance(endpoints_by_type, Mapping) or not endpoints_by_type:
+        raise KairosError("endpoints_by_type must be a non-empty {instance type: URL or [URLs]}")
+    instances = []
+    for t, urls in endpoints_by_type.items():
+        url_list = [urls] if isinstance(urls, str) else list(urls)
+        if not url_list:
+            raise KairosError(f"instance type {t!r} has no endpoint URL")
+        instances.extend(Instance(f"{t}-{k}", str(t), u) for k, u in enumerate(url_list))
+    try:
+        sizes = sorted({int(b) for b in batch_sizes})
+    except (TypeError, ValueError):
+        raise KairosError(f"batch_sizes must be positive integers, got {batch_sizes!r}") from None
+    if not sizes or sizes[0] < 1:
+        raise KairosError(f"batch_sizes must be a non-empty list of positive integers, got {batch_sizes!r}")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise KairosError(f"repeats must be a positive integer, got {repeats!r}")
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+        raise KairosError(f"warmup must be a non-negative integer, got {warmup!r}")
+    return instances, sizes
+
+
+def _deal_work(instances: list[Instance], sizes: list[int], repeats: int) -> list[list[int]]:
+    """Batch sizes to send per endpoint: the repeats of each type dealt round-robin over its
+    endpoints, batch sizes interleaved."""
+    work: list[list[int]] = [[] for _ in instances]
+    for t in dict.fromkeys(i.type for i in instances):
+        idx = [k for k, i in enumerate(instances) if i.type == t]
+        j = 0
+        for _ in range(repeats):
+            for b in sizes:
+                work[idx[j % len(idx)]].append(b)
+                j += 1
+    return work

@@ -55,6 +55,7 @@ class RetryPolicy:
     retry_on : failure kinds that are retried and take the instance out of rotation.
     probe_ms, max_probe_ms : first and largest delay between readiness probes of an
         instance out of rotation (doubling in between).
+    seed : seeds the jitter of the client's backoff and probe delays (default: unseeded).
     """
 
     max_attempts: int = 3
@@ -64,6 +65,7 @@ class RetryPolicy:
     retry_on: frozenset[str] = field(default=frozenset({"connect", "timeout", "server_error"}))
     probe_ms: float = 100.0
     max_probe_ms: float = 2000.0
+    seed: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int) or self.max_attempts < 1:

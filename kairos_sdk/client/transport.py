@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
-from .. import __version__
+from .._version import __version__
 from ..errors import EndpointError, EndpointTimeout, KairosError
 from .protocols import HttpRequest, HttpResponse
 

@@ -1,0 +1,196 @@
+"""Load runs, the client's side: draw a run's queries, send each at its arrival time, and
+record how every one ended in a :class:`~kairos_sdk.results.RunResult`.
+
+The queries are drawn by :meth:`Workload.arrivals <kairos_sdk.Workload.arrivals>`, the very
+function :func:`~kairos_sdk.simulate` draws with, so a live run and a simulation with the same
+seed see the same batch sizes at the same arrival times.
+
+Internal: :class:`_Runs` is a mixin of :class:`~kairos_sdk.client.KairosClient`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..errors import KairosError
+from ..results import RunResult
+from ..workload import Workload
+from .replies import QueryFailed, Reply, _Query
+from .transport import display_url
+
+__all__: list[str] = []
+
+log = logging.getLogger("kairos_sdk.client")
+
+
+def draw_queries(workload: Workload, rate: float, *, n_queries: int | None, duration_s: float | None,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Batch sizes and arrival times (ms) of a run: ``n_queries`` queries, or every query
+    arriving within ``duration_s``, drawn by ``workload.arrivals`` at ``rate``."""
+    if n_queries is not None:
+        return workload.arrivals(int(n_queries), rate, rng)
+    assert duration_s is not None
+    end_ms = duration_s * 1000.0
+    n_est = int(rate * duration_s * 1.2 + 10 * math.sqrt(rate * duration_s) + 10)
+    batches, arrivals = workload.arrivals(n_est, rate, rng)
+    while arrivals[-1] <= end_ms:  # rarely: more arrived in time than expected
+        b2, a2 = workload.arrivals(n_est, rate, rng)
+        batches, arrivals = np.concatenate([batches, b2]), np.concatenate([arrivals, a2 + arrivals[-1]])
+    keep = arrivals <= end_ms
+    return batches[keep], arrivals[keep]
+
+
+class _RunRecord:
+    """How each query of one run ended, filled in as their futures resolve."""
+
+    def __init__(self, arrivals_ms: np.ndarray, loop: asyncio.AbstractEventLoop, bar: Any,
+                 on_result: Callable[[Reply | QueryFailed], Any] | None) -> None:
+        n = int(arrivals_ms.size)
+        self.arrivals_ms = arrivals_ms
+        self.latencies_ms = np.full(n, np.nan)
+        self.instance = np.full(n, -1, dtype=np.int64)
+        self.attempts = np.zeros(n, dtype=np.int64)
+        self.end_ms = np.full(n, np.nan)
+        self.failures: list[tuple[int, str]] = []
+        self.queries: list[_Query] = []
+        self.remaining = n
+        self.all_done = loop.create_future()
+        self.bar = bar
+        self.on_result = on_result
+        self.t_start = 0.0
+
+    def ended(self, k: int, fut: asyncio.Future, now: float) -> None:
+        """Query ``k``'s future resolved (or was cancelled) at client time ``now``."""
+        if fut.cancelled():
+            self.failures.append((k, "cancelled: the query's future was cancelled"))
+            self.end_ms[k] = now - self.t_start
+        else:
+            res = fut.result()
+            self.attempts[k] = res.attempts
+            if isinstance(res, Reply):
+                self.latencies_ms[k] = res.latency_ms
+                self.instance[k] = res.instance
+            else:
+                self.failures.append((k, f"{res.kind}: {res.reason}"))
+            self.end_ms[k] = self.arrivals_ms[k] + res.latency_ms
+            if self.bar is not None:
+                self.bar.update(1)
+            self._tell(res)
+        self.remaining -= 1
+        if self.remaining == 0 and not self.all_done.done():
+            self.all_done.set_result(None)
+
+    def _tell(self, res: Reply | QueryFailed) -> None:
+        if self.on_result is not None:
+            try:
+                self.on_result(res)
+            except Exception:
+                log.exception("on_result callback failed on query %d", res.query_id)
+
+    @property
+    def finish_ms(self) -> float:
+        return float(np.nanmax(self.end_ms)) if self.end_ms.size else 0.0
+
+
+class _Runs:
+    """``run``'s loop: pace the arrivals, wait for every query, build the RunResult."""
+
+    async def _run_arrivals(self, batches: np.ndarray, arrivals_ms: np.ndarray, *, rate: float, progress: bool | None,
+                            on_result: Callable[[Reply | QueryFailed], Any] | None = None) -> RunResult:
+        assert self._loop is not None
+        bar = _make_bar(int(batches.size), _want_progress(progress), f"live {self._policy_name()} @ {rate:g} qps")
+        rec = _RunRecord(arrivals_ms, self._loop, bar, on_result)
+        busy0 = self._busy_real_s.copy()
+        wall0 = time.perf_counter()
+        try:
+            await self._submit_on_schedule(batches, rec)
+            await rec.all_done
+        except asyncio.CancelledError:
+            for q in rec.queries:
+                self._abandon(q, "cancelled", "the run was cancelled")
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+        return self._run_result(rec, batches, rate=rate, busy_ms=(self._busy_real_s - busy0) * 1000.0 / self.time_scale,
+                                wall_s=time.perf_counter() - wall0)
+
+    async def _submit_on_schedule(self, batches: np.ndarray, rec: _RunRecord) -> None:
+        """Submit query ``k`` when the run's clock reaches ``rec.arrivals_ms[k]`` (open loop)."""
+        rec.t_start = t_start = self._now()
+        real0 = self._t0 + t_start * self.time_scale / 1000.0
+        scale = self.time_scale / 1000.0
+        for k in range(int(batches.size)):
+            delay = real0 + rec.arrivals_ms[k] * scale - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            b = int(batches[k])
+            q = self._submit_body(self._body_for_batch(b), b, t_start + float(rec.arrivals_ms[k]))
+            rec.queries.append(q)
+            q.future.add_done_callback(lambda f, k=k: rec.ended(k, f, self._now()))
+
+    def _run_result(self, rec: _RunRecord, batches: np.ndarray, *, rate: float, busy_ms: np.ndarray,
+                    wall_s: float) -> RunResult:
+        return RunResult(
+            latencies_ms=rec.latencies_ms,
+            batch=batches.copy(),
+            arrival_ms=rec.arrivals_ms.copy(),
+            instance=rec.instance,
+            instance_ids=tuple(i.id for i in self.pool),
+            instance_types=self.pool.types,
+            busy_ms=busy_ms,
+            duration_ms=rec.finish_ms,
+            qos_ms=self.qos_ms,
+            percentile=self.percentile,
+            rate_qps=rate,
+            policy=str(self._policy_name()),
+            attempts=rec.attempts,
+            failures=tuple(sorted(rec.failures)),
+            source="live",
+            extra={"time_scale": self.time_scale, "wall_s": wall_s,
+                   "endpoints": tuple(display_url(u) for u in self._urls)},
+        )
+
+
+def _check_run_args(workload: Any, rate: Any, n_queries: Any, duration_s: Any, on_result: Any) -> None:
+    """``run``'s argument checks (the error names the argument and the bad value)."""
+    if not isinstance(workload, Workload):
+        raise KairosError(f"workload must be a kairos_sdk.Workload, got {type(workload).__name__}")
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate) or rate <= 0:
+        raise KairosError(f"rate must be a positive number of queries per second, got {rate!r}")
+    if (n_queries is None) == (duration_s is None):
+        raise KairosError("give exactly one of n_queries= or duration_s=")
+    if n_queries is not None and (isinstance(n_queries, bool) or not isinstance(n_queries, (int, np.integer)) or n_queries < 1):
+        raise KairosError(f"n_queries must be a positive integer, got {n_queries!r}")
+    if duration_s is not None and (isinstance(duration_s, bool) or not isinstance(duration_s, (int, float))
+                                   or not (duration_s > 0) or not math.isfinite(duration_s)):
+        raise KairosError(f"duration_s must be a positive number of seconds, got {duration_s!r}")
+    if on_result is not None and not callable(on_result):
+        raise KairosError(f"on_result must be a callable taking a Reply or QueryFailed, got {type(on_result).__name__}")
+
+
+def _want_progress(progress: bool | None) -> bool:
+    if progress is not None:
+        return bool(progress)
+    if "ipykernel" in sys.modules:
+        return True
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _make_bar(total: int, show: bool, desc: str):
+    if not show:
+        return None
+    from tqdm.auto import tqdm  # optional display: imported only when a bar is shown
+
+    return tqdm(total=total, desc=desc, unit="q", leave=False)

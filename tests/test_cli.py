@@ -311,3 +311,12 @@ def test_python_dash_m(tmp_path: Path):
     proc = subprocess.run([sys.executable, "-m", "kairos_sdk", "plan", "--budget", "oops"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "--budget" in proc.stderr
+
+
+def test_json_output_is_pure_json_in_a_fresh_process():
+    # the solver's one-time banner must not reach stdout before the JSON
+    proc = subprocess.run([sys.executable, "-m", "kairos_sdk", "plan", "--json", "--budget", "1"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["cost_per_hour"] <= 1 and doc["model"] == "rm2"

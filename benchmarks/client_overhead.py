@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -120,36 +121,48 @@ async def main(args: argparse.Namespace) -> None:
         try:
             pool = Pool.from_counts({"g4dn.xlarge": n}).with_endpoints(urls)
             body = OpenInferenceProtocol(MODEL).encode_inputs(OpenInferenceProtocol(MODEL).synthetic_inputs(args.batch))
-            rows = []
-            for _rep in range(args.repeats):  # interleave, so load drift hits every row alike
-                rows.append(("bare aiohttp loop", *await bare_loop(urls, body, args.queries)))
-                rows.append(("KairosClient fcfs", *await client_loop(pool, args.batch, args.queries, FCFSPolicy(), n)))
-                rows.append(("KairosClient kairos", *await client_loop(pool, args.batch, args.queries, KairosPolicy(), n)))
-                rows.append(("client fcfs, 2N out*", *await client_loop(pool, args.batch, args.queries, FCFSPolicy(), 2 * n)))
+            runs = {
+                "bare aiohttp loop": lambda: bare_loop(urls, body, args.queries),
+                "KairosClient fcfs": lambda: client_loop(pool, args.batch, args.queries, FCFSPolicy(), n),
+                "KairosClient kairos": lambda: client_loop(pool, args.batch, args.queries, KairosPolicy(), n),
+                "client fcfs, 2N out*": lambda: client_loop(pool, args.batch, args.queries, FCFSPolicy(), 2 * n),
+            }
+            names = list(runs)
+            rounds: list[dict[str, tuple[float, float]]] = []
+            for r in range(args.repeats):  # every row once per round, order rotated: load drift hits all alike
+                order = names[r % len(names):] + names[: r % len(names)]
+                rounds.append({name: await runs[name]() for name in order})
         finally:
             proc.terminate()
             proc.wait(10)
-    best: dict[str, tuple[float, float]] = {}
-    for name, qps, cpu in rows:
-        if name not in best or qps > best[name][0]:
-            best[name] = (qps, cpu)
+
+    def med(name: str, k: int) -> float:
+        return statistics.median(rnd[name][k] for rnd in rounds)
+
+    def paired(name: str, f) -> list[float]:  # client vs the bare loop of the same round
+        return sorted(f(rnd[name], rnd["bare aiohttp loop"]) for rnd in rounds)
+
     parser = f"{args.json} ({'orjson.loads' if args.json == 'orjson' else 'json.loads'})"
-    print(f"{n} zero-latency replay endpoints in another process, batch {args.batch}, {args.queries} queries, "
-          f"best of {args.repeats} (machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f})")
+    print(f"{n} zero-latency replay endpoints in another process, batch {args.batch}, {args.queries} queries per run, "
+          f"{args.repeats} rounds (machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f})")
     print(f"  bare  : {n} aiohttp workers, 1 request each -> {n} outstanding, <= 1 in flight per endpoint; "
           f"JSON parser {parser}")
     print(f"  client: {n} callers awaiting client.infer() -> {n} outstanding, concurrency=1 -> <= 1 in flight per "
           f"endpoint; JSON parser {parser}, encoder {args.json}")
-    print(f"{'':22s} {'queries/s':>10s} {'CPU us/query':>13s} {'vs bare':>8s}")
-    bare_qps, bare_cpu = best["bare aiohttp loop"]
-    for name, (qps, cpu) in best.items():
-        print(f"{name:22s} {qps:10.0f} {cpu * 1e6:13.0f} {qps / bare_qps:7.2f}x")
+    print("\nmedians over the rounds; 'vs bare' pairs each run with the bare loop of its round (median, range)")
+    print(f"{'':22s} {'queries/s':>10s} {'CPU us/query':>13s} {'vs bare':>8s} {'range':>12s} {'extra CPU us':>13s}")
+    for name in names:
+        ratio = paired(name, lambda c, b: c[0] / b[0])
+        extra = paired(name, lambda c, b: (c[1] - b[1]) * 1e6)
+        print(f"{name:22s} {med(name, 0):10.0f} {med(name, 1) * 1e6:13.0f} {statistics.median(ratio):7.2f}x "
+              f"{f'{ratio[0]:.2f}-{ratio[-1]:.2f}x':>12s} {statistics.median(extra):13.0f}")
     print(f"* not like for like: {2 * n} outstanding, the extra {n} queued in the client, which starts one the "
           "moment a reply lands")
     for label in ("fcfs", "kairos"):
-        qps, cpu = best[f"KairosClient {label}"]
-        print(f"client/bare ({label}): throughput {qps / bare_qps:.2f}x (target >= 0.6x); "
-              f"client's extra CPU {(cpu - bare_cpu) * 1e6:.0f} us per query")
+        name = f"KairosClient {label}"
+        ratio = statistics.median(paired(name, lambda c, b: c[0] / b[0]))
+        extra = statistics.median(paired(name, lambda c, b: (c[1] - b[1]) * 1e6))
+        print(f"client/bare ({label}): throughput {ratio:.2f}x (target >= 0.6x); client's extra CPU {extra:.0f} us per query")
 
 
 if __name__ == "__main__":
@@ -157,7 +170,7 @@ if __name__ == "__main__":
     ap.add_argument("--endpoints", type=int, default=4)
     ap.add_argument("--queries", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=100)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5, help="rounds; every row runs once per round")
     ap.add_argument("--json", choices=("orjson", "stdlib"), default="orjson" if protocols._orjson is not None else "stdlib",
                     help="JSON parser for both sides (default: orjson when installed)")
     asyncio.run(main(ap.parse_args()))

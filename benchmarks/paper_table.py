@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             kairos=kairos_q, kairos_config=cfg(plan.counts), kairos_seeds=list(kq.per_seed_qps),
             kairos_shed=shed_q,
             predicted=float(plan.predicted_qps),
-            oracle=best_o, oracle_config=cfg(best_o_cfg), oracle_tried=tried, oracle_measured=measured,
+            oracle=best_o, oracle_config=cfg(best_o_cfg) if best_o_cfg else "-", oracle_tried=tried, oracle_measured=measured,
             fluid=float(fluid_best), fluid_config=cfg(fluid_cfg),
             independent_homogeneous=ind[0], independent_paper=ind[1], independent_fluid=ind[2],
             seconds=secs,

@@ -21,7 +21,7 @@ Examples
 >>> from kairos_sdk.sota_policies import ClockworkPolicy, DeepRecSchedPolicy
 >>> prof = Profile.builtin("rm2")
 >>> pool = Pool.from_counts({"g4dn.xlarge": 1, "r5n.large": 4})
->>> r = simulate(pool, prof, Workload.deeprecsys(), DeepRecSchedPolicy(), rate=20, qos_ms=350,
+>>> r = simulate(pool, prof, Workload.deeprecsys(), DeepRecSchedPolicy(), rate=10, qos_ms=350,
 ...              n_queries=2000, seed=1)
 >>> r.n_failed, r.meets_qos
 (0, True)

@@ -173,7 +173,9 @@ class DeepRecSchedPolicy:
     accelerators : type names that count as accelerators; default: the pool type with the
         lowest mean latency at the largest batch every type measured.
     tune : hill-climb the threshold online (default True); False keeps it fixed.
-    window : completed queries per hill-climbing step.
+    window : completed queries per hill-climbing step; default: enough that about 20 lie
+        beyond the target percentile (2,000 at p99). Shorter windows make the measured
+        tail too noisy to climb on (500 at p99 rests on 5 queries).
     step, min_step : first and smallest threshold step in batch-size units (default
         step: an eighth of the batch-size range).
     spill : let a below-threshold query take an idle accelerator when no CPU is idle.
@@ -186,18 +188,19 @@ class DeepRecSchedPolicy:
     Examples
     --------
     >>> DeepRecSchedPolicy(threshold=300, tune=False)
-    DeepRecSchedPolicy(threshold=300, tune=False, window=500, spill=False)
+    DeepRecSchedPolicy(threshold=300, tune=False, window=None, spill=False)
     """
 
     name = "deeprecsched"
     assigns_to_idle_only = True
 
     def __init__(self, threshold: int | None = None, *, accelerators: Sequence[str] | None = None,
-                 tune: bool = True, window: int = 500, step: int | None = None, min_step: int = 10,
+                 tune: bool = True, window: int | None = None, step: int | None = None, min_step: int = 10,
                  spill: bool = False) -> None:
         if threshold is not None:
             _check_positive("threshold", threshold, integer=True, allow_zero=True)
-        _check_positive("window", window, integer=True)
+        if window is not None:
+            _check_positive("window", window, integer=True)
         if step is not None:
             _check_positive("step", step, integer=True)
         _check_positive("min_step", min_step, integer=True)
@@ -207,7 +210,7 @@ class DeepRecSchedPolicy:
         self.initial_threshold = None if threshold is None else int(threshold)
         self.accelerators = None if accelerators is None else tuple(accelerators)
         self.tune = bool(tune)
-        self.window = int(window)
+        self.window = None if window is None else int(window)
         self.initial_step = None if step is None else int(step)
         self.min_step = int(min_step)
         self.spill = bool(spill)
@@ -232,7 +235,7 @@ class DeepRecSchedPolicy:
         self._is_acc = self._acc_type[ctx.type_index]
         self._has_acc = bool(self._is_acc.any())
         self._has_cpu = bool((~self._is_acc).any())
-        lo, hi = int(grid[0]) - 1, int(grid[-1])
+        lo, hi = 0, int(grid[-1])
         thr = self.initial_threshold
         if thr is None:
             thr = self._balanced_threshold(grid, lo, hi) if self._has_acc and self._has_cpu else hi
@@ -243,6 +246,8 @@ class DeepRecSchedPolicy:
         self._inflight: list[list[tuple[float, float, float]]] = [[] for _ in range(n)]  # (arrival, start, est end)
         self._seen_busy = [0.0] * n
         self._window: list[float] = []
+        # enough completions that about 20 of them lie beyond the target percentile
+        self._window_size = self.window or int(np.ceil(20.0 / max(1.0 - ctx.percentile / 100.0, 1e-3)))
 
     def _balanced_threshold(self, grid: np.ndarray, lo: int, hi: int) -> int:
         """The threshold that evens out the expected busy share per instance of the two
@@ -286,7 +291,7 @@ class DeepRecSchedPolicy:
                     self._window.append(finish - arrival)
                 del recs[:done]
             self._seen_busy[j] = now
-        if self.tune and len(self._window) >= self.window:
+        if self.tune and len(self._window) >= self._window_size:
             tail = float(np.percentile(self._window, self._ctx.percentile))
             self._window.clear()
             assert self.climber is not None

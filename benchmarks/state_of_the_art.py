@@ -13,6 +13,8 @@ queries per trial, mean of 3 seeds, 1 % bisection) of:
   charged* is its trials: how many, pool-hours and USD at catalog prices (each trial sized
   by ``trial_queries``: the p99 pinned to ±0.2 percentile points with 95 % confidence,
   plus 60 s billed per launch), and the late queries served by trial pools that missed;
+* ribbon pool + KairosPolicy — Ribbon's pool served by KairosPolicy (not a scheme: it
+  separates what Ribbon's pool choice costs from what FCFS serving costs);
 * deeprecsched — DeepRecSys's threshold scheduler (online hill-climbed threshold) on the
   kairos_sdk pool (a runtime scheme: same pool, its policy);
 * clockwork — Clockwork's SLO-aware earliest-finish routing (drops hopeless queries) on
@@ -100,6 +102,8 @@ def run_one(model: str, budget: float, prof: Profile, cat: Catalog, wl: Workload
                ribbon_target_qps=rib.rate_qps, ribbon_trials=rib.n_trials, ribbon_searches=rib.n_searches,
                ribbon_hours=rib.exploration_hours, ribbon_usd=rib.exploration_usd,
                ribbon_late=rib.exploration_qos_misses, ribbon_search_s=rib.seconds)
+    # the same pool served by KairosPolicy: separates Ribbon's pool choice from its FCFS serving
+    row["ribbon_kairos"] = thr(rib.counts, KairosPolicy()) if rib.found else 0.0
 
     # runtime schemes on kairos_sdk's pool
     row["deeprecsched"] = thr(plan.counts, DeepRecSchedPolicy())
@@ -145,10 +149,45 @@ def plot(rows: list[dict], path: Path, budget: float) -> None:
     ax.set_ylabel("allowable throughput / kairos_sdk")
     ax.set_title(f"Throughput at p99 QoS, ${rs[0]['budget']:g}/h (kairos_sdk = 1)")
     ax.axhline(1.0, color="k", lw=0.6)
-    ax.legend(ncol=4, fontsize=8)
+    ax.legend(ncol=len(names), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def summarize(rows: list[dict], args) -> None:
+    print("\nallowable throughput, qps (pool)")
+    print(f"{'model':6} {'$/h':>4} {'kairos_sdk':>20} {'ribbon':>20} {'deeprecsched':>12} {'clockwork':>10} "
+          f"{'homogeneous':>16} {'paper':>20} {'oracle':>20} {'ribbon pool+KairosPolicy':>24}")
+    for r in rows:
+        def c(s: str, r: dict = r) -> str:
+            return f"{r[s]:.1f} ({r[s + '_config']})"
+        print(f"{r['model']:6} {r['budget']:>4g} {c('kairos'):>20} {c('ribbon'):>20} {r['deeprecsched']:>12.1f} "
+              f"{r['clockwork']:>10.1f} {c('homogeneous'):>16} {c('paper'):>20} {c('oracle'):>20} "
+              f"{r.get('ribbon_kairos', float('nan')):>24.1f}")
+    print("\nkairos_sdk / scheme, and Ribbon's exploration charged")
+    hdr = (f"{'model':6} {'$/h':>4} {'kairos_sdk':>17} | " + " ".join(f"{'k/' + s[:6]:>9}" for s in SCHEMES)
+           + f" | {'ribbon: trials':>14} {'hours':>6} {'USD':>7} {'late q':>8} | {'solve ms':>8}")
+    print(hdr)
+    print("-" * len(hdr))
+
+    def ratio(a: float, b: float) -> str:
+        return f"{a / b:>9.2f}" if b > 0 else f"{'inf':>9}"
+
+    for r in rows:
+        print(f"{r['model']:6} {r['budget']:>4g} {r['kairos']:>8.1f} {r['kairos_config']:>8} | "
+              + " ".join(ratio(r["kairos"], r[s]) for s in SCHEMES)
+              + f" | {r['ribbon_trials']:>14d} {r['ribbon_hours']:>6.2f} {r['ribbon_usd']:>7.2f} "
+              f"{r['ribbon_late']:>8d} | {r['kairos_solve_ms']:>8.0f}")
+    if rows:
+        for s in SCHEMES:
+            vals = [r["kairos"] / r[s] for r in rows if r[s] > 0]
+            if vals:
+                print(f"kairos_sdk / {s}: {min(vals):.2f} .. {max(vals):.2f} (geometric mean "
+                      f"{float(np.exp(np.mean(np.log(vals)))):.2f})")
+        out = args.plot or ((args.json.with_suffix(".png")) if args.json else Path("state_of_the_art.png"))
+        plot(rows, out, PAPER_BUDGET_PER_HOUR)
+        print(f"plot: {out}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,7 +198,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="4,000 queries, 1 seed, 3 %% precision, coarse Ribbon")
     ap.add_argument("--json", type=Path, default=None, help="write the rows as JSON here (after every row)")
     ap.add_argument("--plot", type=Path, default=None, help="grouped-bar PNG (default: next to --json)")
+    ap.add_argument("--from-json", type=Path, nargs="*", default=None,
+                    help="only print the table and plot from rows written earlier (several files are merged)")
     args = ap.parse_args(argv)
+    if args.from_json:
+        rows = [r for p in args.from_json for r in json.loads(p.read_text())]
+        summarize(rows, args)
+        return 0
     args.n_q, args.n_s, args.tol = (4_000, 1, 0.03) if args.quick else (20_000, 3, 0.01)
     args.ribbon_tol, args.ribbon_trials = (0.1, 10) if args.quick else (0.03, 20)
     args.oracle_k = 1 if args.quick else 4
@@ -210,30 +255,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.json:
                 args.json.write_text(json.dumps(rows, indent=2))
 
-    print()
-    hdr = (f"{'model':6} {'$/h':>4} {'kairos_sdk':>17} | " + " ".join(f"{'k/' + s[:6]:>9}" for s in SCHEMES)
-           + f" | {'ribbon: trials':>14} {'hours':>6} {'USD':>7} {'late q':>8} | {'solve ms':>8}")
-    print(hdr)
-    print("-" * len(hdr))
-
-    def ratio(a: float, b: float) -> str:
-        return f"{a / b:>9.2f}" if b > 0 else f"{'inf':>9}"
-
-    for r in rows:
-        print(f"{r['model']:6} {r['budget']:>4g} {r['kairos']:>8.1f} {r['kairos_config']:>8} | "
-              + " ".join(ratio(r["kairos"], r[s]) for s in SCHEMES)
-              + f" | {r['ribbon_trials']:>14d} {r['ribbon_hours']:>6.2f} {r['ribbon_usd']:>7.2f} "
-              f"{r['ribbon_late']:>8d} | {r['kairos_solve_ms']:>8.0f}")
-    if rows:
-        for s in SCHEMES:
-            vals = [r["kairos"] / r[s] for r in rows if r[s] > 0]
-            if vals:
-                print(f"kairos_sdk / {s}: {min(vals):.2f} .. {max(vals):.2f} (geometric mean "
-                      f"{float(np.exp(np.mean(np.log(vals)))):.2f})")
-        print(f"\ntotal {time.perf_counter() - t_all:.0f} s")
-        out = args.plot or ((args.json.with_suffix(".png")) if args.json else Path("state_of_the_art.png"))
-        plot(rows, out, PAPER_BUDGET_PER_HOUR)
-        print(f"plot: {out}")
+    summarize(rows, args)
+    print(f"\ntotal {time.perf_counter() - t_all:.0f} s")
     return 0
 
 

@@ -278,7 +278,8 @@ def _objective(meets: bool, attainment: float, cost: float, max_cost: float, q: 
 
 
 def _check_args(qos_ms: Any, target_qps: Any, budget: Any, percentile: Any, max_trials: Any) -> None:
-    for name, v in (("qos_ms", qos_ms), ("target_qps", target_qps), ("budget", budget)):
+    named = [("qos_ms", qos_ms), ("budget", budget)] + ([("target_qps", target_qps)] if target_qps is not None else [])
+    for name, v in named:
         if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v) or v <= 0:
             raise PlanningError(f"{name} must be a positive number, got {v!r}")
     if isinstance(percentile, bool) or not isinstance(percentile, (int, float)) or not (0 < percentile < 100):
@@ -489,7 +490,7 @@ def ribbon_max_throughput(
     True
     """
     t0 = time.perf_counter()
-    _check_args(qos_ms, budget, budget, percentile, max_trials)
+    _check_args(qos_ms, None, budget, percentile, max_trials)
     if not (0 < rel_tol < 1):
         raise PlanningError(f"rel_tol must be in (0, 1), got {rel_tol!r}")
     if start_qps is None:

@@ -281,3 +281,11 @@ def test_ribbon_without_its_optional_dependency_says_how_to_install_it(monkeypat
     with pytest.raises(KairosError, match=r"kairos-sdk\[baselines\]"):
         ribbon_search(PROF, CAT, Workload.deeprecsys(), qos_ms=250, target_qps=5.0, budget=1.0,
                       evaluate=capacity_trial)
+
+
+@pytest.mark.parametrize("bad", [dict(budget=0.0), dict(target_qps=-1.0), dict(qos_ms=float("nan")),
+                                 dict(percentile=100), dict(max_trials=0)])
+def test_ribbon_rejects_bad_arguments_by_name(bad):
+    kw = dict(qos_ms=250, target_qps=5.0, budget=1.0, evaluate=capacity_trial) | bad
+    with pytest.raises(KairosError, match=next(iter(bad))):
+        ribbon_search(PROF, CAT, Workload.deeprecsys(), **kw)

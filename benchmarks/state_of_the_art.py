@@ -164,7 +164,7 @@ def summarize(rows: list[dict], args) -> None:
             return f"{r[s]:.1f} ({r[s + '_config']})"
         print(f"{r['model']:6} {r['budget']:>4g} {c('kairos'):>20} {c('ribbon'):>20} {r['deeprecsched']:>12.1f} "
               f"{r['clockwork']:>10.1f} {c('homogeneous'):>16} {c('paper'):>20} {c('oracle'):>20} "
-              f"{r.get('ribbon_kairos', float('nan')):>24.1f}")
+              + (f"{r['ribbon_kairos']:>24.1f}" if "ribbon_kairos" in r else f"{'-':>24}"))
     print("\nkairos_sdk / scheme, and Ribbon's exploration charged")
     hdr = (f"{'model':6} {'$/h':>4} {'kairos_sdk':>17} | " + " ".join(f"{'k/' + s[:6]:>9}" for s in SCHEMES)
            + f" | {'ribbon: trials':>14} {'hours':>6} {'USD':>7} {'late q':>8} | {'solve ms':>8}")

@@ -98,7 +98,7 @@ def test_threshold_scheduler_sends_everything_to_the_class_present():
 def test_hill_climbing_moves_the_threshold_toward_lower_tail_latency(target, start, step):
     climber = ThresholdClimber(start, lo=0, hi=1000, step=step, min_step=4)
     costs = []
-    for _ in range(120):  # enough for the first step to cross the range
+    for _ in range(300):  # enough to cross the range at half the first step, then refine
         cost = abs(climber.threshold - target) + 10.0  # tail latency, lowest at `target`
         costs.append(cost)
         climber.observe(cost)

@@ -48,6 +48,7 @@ class Estimates:
         self._q = q
         self._round_ms = round_ms
         self._cache: dict[int, Estimate] = {}
+        self._arrays: dict[int, np.ndarray] = {}
         if ctx.workload is not None:
             self._preload(np.asarray(ctx.workload.batch_sizes))
 
@@ -73,6 +74,14 @@ class Estimates:
             qv = mean if self._q is None else [float(lat(t, batch, q=self._q, extrapolate=True)) for t in self._types]
             hit = Estimate(self._mean(mean), tuple(qv))
             self._cache[batch] = hit
+        return hit
+
+
+    def array(self, batch: int) -> np.ndarray:
+        """``row(batch).q_ms`` as a cached numpy array (for vectorized policies)."""
+        hit = self._arrays.get(batch)
+        if hit is None:
+            hit = self._arrays[batch] = np.asarray(self.row(batch).q_ms, dtype=float)
         return hit
 
 

@@ -50,7 +50,6 @@ import contextlib
 import json
 import logging
 import time
-import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -75,12 +74,12 @@ require_ray()
 from ray.serve.config import RequestRouterConfig  # noqa: E402
 from ray.serve.request_router import PendingRequest, ReplicaID, RequestRouter, RunningReplica  # noqa: E402
 
+from . import _live  # noqa: E402
 from .cluster import INSTANCE_TYPE_LABEL  # noqa: E402
 
 __all__ = ["KairosRequestRouter", "router_config", "batch_of"]
 
 logger = logging.getLogger("ray.serve")
-_LIVE: weakref.WeakSet = weakref.WeakSet()
 
 _TYPE_KEY = "instance_type"
 
@@ -208,7 +207,7 @@ class KairosRequestRouter(RequestRouter):
         self._handed: dict[str, Any] = {}  # requests handed to Ray with a replica, until fulfilled
         self._dirty = True
         self._wake: asyncio.Event | None = None
-        _LIVE.add(self)
+        _live.ROUTERS.add(self)
         # figures
         self.routed_by_type: dict[str, int] = {}
         self.decisions = 0
@@ -240,7 +239,7 @@ class KairosRequestRouter(RequestRouter):
     @classmethod
     def live(cls) -> list[KairosRequestRouter]:
         """The routers alive in this process (one per deployment handle that routed)."""
-        return list(_LIVE)
+        return list(_live.ROUTERS)
 
     @property
     def n_in_flight(self) -> int:

@@ -89,3 +89,37 @@ def test_bad_plans_are_clear_errors(bad, match):
 def test_bad_cluster_name_is_a_clear_error():
     with pytest.raises(ValueError, match="cluster_name"):
         to_ray_cluster(COUNTS, cluster_name="My Cluster")
+
+
+def _cli(argv: list[str]) -> int:
+    import argparse
+
+    from kairos_sdk.ray.cli import add_ray_parser
+
+    ap = argparse.ArgumentParser(prog="kairos")
+    add_ray_parser(ap.add_subparsers(dest="command"))
+    args = ap.parse_args(argv)
+    return args.func(args)
+
+
+def test_cli_config_prints_the_cluster_of_the_pool(capsys):
+    assert _cli(["ray", "config", "--pool", "g4dn.xlarge=1,r5n.large=3", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["available_node_types"]["r5n-large"]["min_workers"] == 3
+    assert _cli(["ray", "config", "--pool", "g4dn.xlarge=2", "--kuberay", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [g["replicas"] for g in doc["spec"]["workerGroupSpecs"]] == [2]
+
+
+def test_cli_config_plans_from_the_budget(capsys):
+    assert _cli(["ray", "config", "--budget", "1.0", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    cost = sum({"g4dn-xlarge": 0.526, "r5n-large": 0.149, "c5n-2xlarge": 0.432, "t3-xlarge": 0.1664}[k] * v["min_workers"]
+               for k, v in doc["available_node_types"].items() if k != "head")
+    assert 0 < cost <= 1.0
+
+
+def test_cli_bad_input_is_one_line_and_status_2(capsys):
+    assert _cli(["ray", "config", "--budget", "0.01"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("kairos ray:") and "budget" in err and "Traceback" not in err

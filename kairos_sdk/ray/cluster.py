@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import KairosError
+from ..errors import CatalogError
 
 __all__ = ["INSTANCE_TYPE_LABEL", "SLOT_RESOURCE", "RayClusterConfig", "to_ray_cluster"]
 
@@ -36,8 +36,9 @@ INSTANCE_TYPE_LABEL = "kairos.io/instance-type"
 SLOT_RESOURCE = "kairos_slot"
 
 
-class RayConfigError(KairosError, ValueError):
-    """A cluster config cannot be made from these arguments, or Ray's schema rejects it."""
+class RayConfigError(CatalogError):
+    """A cluster config cannot be made from these arguments (a malformed pool), or Ray's
+    schema rejects it. A :class:`~kairos_sdk.errors.CatalogError`, so also a ``ValueError``."""
 
 
 def _counts(plan: Any) -> dict[str, int]:

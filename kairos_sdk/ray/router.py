@@ -300,7 +300,14 @@ class KairosRequestRouter(RequestRouter):
         if d is not None and d.pop(internal_request_id, None) is not None:
             if self._where.get(internal_request_id) == replica_id:
                 del self._where[internal_request_id]
-            self._changed()
+            # decide after Ray's own completion callbacks (its queue-length cache drops this
+            # request in the next one): a replica chosen before that would look full and be
+            # probed over RPC first
+            self._dirty = True
+            try:
+                asyncio.get_running_loop().call_soon(self._changed)
+            except RuntimeError:
+                self._changed()
 
     async def choose_replicas(
         self,

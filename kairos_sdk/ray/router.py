@@ -82,6 +82,7 @@ __all__ = ["KairosRequestRouter", "router_config", "batch_of"]
 logger = logging.getLogger("ray.serve")
 
 _TYPE_KEY = "instance_type"
+_IDLE_WAIT_S = 0.05  # longest a routing task with no request waits before Ray asks again
 
 
 def _policy_from_name(name: str) -> Any:
@@ -206,6 +207,7 @@ class KairosRequestRouter(RequestRouter):
         self._where: dict[str, ReplicaID] = {}  # request id -> replica reserved or running it
         self._handed: dict[str, Any] = {}  # requests handed to Ray with a replica, until fulfilled
         self._dirty = True
+        self._last_decide = 0.0
         self._wake: asyncio.Event | None = None
         _live.ROUTERS.add(self)
         # figures
@@ -294,6 +296,10 @@ class KairosRequestRouter(RequestRouter):
             self._others_until.pop(replica_id, None)
         self._changed()
 
+    def decrement_queue_len_cache(self, replica_id: ReplicaID) -> None:
+        super().decrement_queue_len_cache(replica_id)
+        self._changed()  # Ray's cache shows the replica free again: decide
+
     def on_request_completed(self, replica_id: ReplicaID, internal_request_id: str) -> None:
         super().on_request_completed(replica_id, internal_request_id)
         d = self._inflight.get(replica_id)
@@ -318,11 +324,12 @@ class KairosRequestRouter(RequestRouter):
             # Ray's routing task found no request to hand out. Give it a replica the queue
             # length cache says has room (it fulfils nothing with it: Ray matches replicas
             # to requests by id) so that it leaves its retry loop and takes the next request
-            # or ends; but first wait for a change, so that it does not spin.
+            # or ends; but first wait for a change, so that it does not spin. With no room
+            # anywhere it gets nothing (a replica that looks full would be probed over RPC).
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake_event().wait(), timeout=self._recheck_s)
+                await asyncio.wait_for(self._wake_event().wait(), timeout=_IDLE_WAIT_S)
             room = self.select_available_replicas(candidate_replicas)
-            return [room[:1] or candidate_replicas[:1]]
+            return [room[:1]] if room else []
         req = pending_request.metadata.internal_request_id
         self._release(req)  # back again: the replica chosen last time did not take it
         if req not in self._waiting:
@@ -353,7 +360,9 @@ class KairosRequestRouter(RequestRouter):
             try:
                 await asyncio.wait_for(self._wake_event().wait(), timeout=self._recheck_s)
             except asyncio.TimeoutError:
-                self._dirty = True  # time moved: laxities changed
+                # time moved, laxities changed: decide again, once per period for all tasks
+                if time.monotonic() - self._last_decide >= self._recheck_s:
+                    self._dirty = True
 
     # ------------------------------------------------------------------ internals
     def _wake_event(self) -> asyncio.Event:
@@ -430,6 +439,7 @@ class KairosRequestRouter(RequestRouter):
     def _decide(self) -> None:
         """One policy decision over every waiting request; applies all its pairs."""
         self._dirty = False
+        self._last_decide = time.monotonic()
         order = self._pool()
         if not order or not self._waiting:
             return
@@ -447,6 +457,9 @@ class KairosRequestRouter(RequestRouter):
             used = len(own)
             if own:
                 busy[j] = max(now, max(own.values()))
+            cached = self.replica_queue_len_cache.get(rid)  # Ray's count of its ongoing requests
+            if cached is not None and cached > used:
+                used = cached  # Ray knows of more work there (its own completion callback may lag)
             others = self._others_until.get(rid)
             if others is not None:
                 k, until = others

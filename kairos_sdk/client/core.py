@@ -43,8 +43,10 @@ from typing import Any
 import aiohttp
 import numpy as np
 
+from .._checks import instance_of, int_in_range, positive_float
+from .._checks import percentile as check_percentile
 from ..distribute import Dispatcher, FCFSPolicy, KairosPolicy, Policy
-from ..errors import EndpointError, KairosError
+from ..errors import ArgumentError, ArgumentTypeError, EndpointError, KairosError
 from ..pool import Pool
 from ..profile import Profile
 from ..results import RunResult
@@ -75,38 +77,31 @@ def _default_policy(profile_given: bool) -> Policy:
 def _check_client_args(pool: Any, protocol: Any, policy: Any, profile: Any, qos_ms: Any, percentile: Any,
                        time_scale: Any, retry: Any) -> None:
     """The constructor's argument checks (settings objects check their own values)."""
-    if not isinstance(pool, Pool):
-        raise KairosError(f"pool must be a kairos_sdk.Pool, got {type(pool).__name__}")
+    instance_of(pool, "pool", Pool)
     missing = [i.id for i in pool if not i.endpoint]
     if missing:
-        raise KairosError(
+        raise ArgumentError(
             f"instance(s) {', '.join(missing)} have no endpoint URL; use pool.with_endpoints([...]) "
             "or kairos_sdk.endpoints.serve_pool(pool, profile)"
         )
-    if not isinstance(protocol, InferenceProtocol):
-        raise KairosError(
-            f"protocol must be an InferenceProtocol such as OpenInferenceProtocol('model'), got {type(protocol).__name__}"
-        )
+    instance_of(protocol, "protocol", InferenceProtocol, hint=" such as OpenInferenceProtocol('model')")
     if isinstance(policy, type):
-        raise KairosError(f"policy must be an instance, e.g. {policy.__name__}(), not the class")
-    if policy is not None and not isinstance(policy, Policy):
-        raise KairosError(f"policy must implement prepare() and decide(), got {type(policy).__name__}")
-    if profile is not None and not isinstance(profile, Profile):
-        raise KairosError(f"profile must be a kairos_sdk.Profile, got {type(profile).__name__}")
+        raise ArgumentTypeError(f"policy must be an instance, e.g. {policy.__name__}(), not the class")
+    if policy is not None:
+        instance_of(policy, "policy", Policy, hint=" (with prepare() and decide())")
     if profile is not None:
+        instance_of(profile, "profile", Profile)
         unknown = sorted(set(pool.types) - set(profile.instance_types))
         if unknown:
-            raise KairosError(
+            raise ArgumentError(
                 f"the profile has no latencies for {', '.join(unknown)}; it covers {', '.join(profile.instance_types)}"
             )
-    if qos_ms is not None and not (isinstance(qos_ms, (int, float)) and math.isfinite(qos_ms) and qos_ms > 0):
-        raise KairosError(f"qos_ms must be a positive number of milliseconds, got {qos_ms!r}")
-    if not (isinstance(percentile, (int, float)) and 0 < percentile <= 100):
-        raise KairosError(f"percentile must be in (0, 100], got {percentile!r}")
-    if isinstance(time_scale, bool) or not isinstance(time_scale, (int, float)) or not (time_scale > 0) or not math.isfinite(time_scale):
-        raise KairosError(f"time_scale must be a positive number (real ms per profile ms), got {time_scale!r}")
-    if retry is not None and not isinstance(retry, RetryPolicy):
-        raise KairosError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
+    if qos_ms is not None:
+        positive_float(qos_ms, "qos_ms", unit="milliseconds")
+    check_percentile(percentile)
+    positive_float(time_scale, "time_scale", unit="real ms per profile ms")
+    if retry is not None:
+        instance_of(retry, "retry", RetryPolicy)
 
 
 class KairosClient(_Queries, _Health, _Runs):
@@ -461,7 +456,5 @@ class KairosClient(_Queries, _Health, _Runs):
             for i, inst in enumerate(self.pool):
                 if inst.id == instance:
                     return i
-            raise KairosError(f"no instance {instance!r} in the pool; ids: {', '.join(i.id for i in self.pool)}")
-        if isinstance(instance, bool) or not isinstance(instance, (int, np.integer)) or not 0 <= instance < len(self.pool):
-            raise KairosError(f"instance must be an id or an index in 0..{len(self.pool) - 1}, got {instance!r}")
-        return int(instance)
+            raise ArgumentError(f"no instance {instance!r} in the pool; ids: {', '.join(i.id for i in self.pool)}")
+        return int_in_range(instance, "instance", 0, len(self.pool) - 1, what=" (or an instance id)")

@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import EndpointError, KairosError, ProtocolError, ShedError
+from .._checks import positive_int
+from ..errors import ArgumentError, EndpointError, KairosError, ProtocolError, ShedError
 from .protocols import HttpRequest, HttpResponse
 from .replies import QueryFailed, Reply, _Query
 from .transport import AttemptError
@@ -53,18 +54,18 @@ class _Queries:
     # ------------------------------------------------------------------ submission
     def _submit_query(self, inputs: Any, batch_size: int | None, arrival_ms: float | None = None) -> _Query:
         self._check_open()
-        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
-            raise KairosError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if batch_size is not None:
+            batch_size = positive_int(batch_size, "batch_size")
         if inputs is None:
             if batch_size is None:
-                raise KairosError("give inputs, or batch_size= for synthetic inputs")
+                raise ArgumentError("give inputs, or batch_size= for synthetic inputs")
             body = self._body_for_batch(int(batch_size))
         else:
             body = self.protocol.encode_inputs(inputs)
             if batch_size is None:
                 batch_size = self.protocol.batch_size(inputs)
                 if batch_size < 1:
-                    raise KairosError("inputs have an empty batch dimension; send at least one row")
+                    raise ArgumentError("inputs have an empty batch dimension; send at least one row")
         return self._submit_body(body, int(batch_size), arrival_ms)
 
     def _submit_body(self, body: bytes, batch: int, arrival_ms: float | None) -> _Query:

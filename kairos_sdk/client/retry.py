@@ -31,11 +31,11 @@ Examples
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass, field
 
-from ..errors import KairosError
+from .._checks import finite_float, non_negative_float, positive_int
+from ..errors import ArgumentError
 
 __all__ = ["FAILURE_KINDS", "RetryPolicy"]
 
@@ -68,18 +68,18 @@ class RetryPolicy:
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int) or self.max_attempts < 1:
-            raise KairosError(f"RetryPolicy.max_attempts must be an integer >= 1, got {self.max_attempts!r}")
+        set_ = object.__setattr__
+        set_(self, "max_attempts", positive_int(self.max_attempts, "RetryPolicy.max_attempts"))
         for name in ("backoff_ms", "max_backoff_ms", "probe_ms", "max_probe_ms"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                raise KairosError(f"RetryPolicy.{name} must be a non-negative number of ms, got {v!r}")
-        if not (0.0 <= self.jitter < 1.0):
-            raise KairosError(f"RetryPolicy.jitter must be in [0, 1), got {self.jitter!r}")
+            set_(self, name, non_negative_float(getattr(self, name), f"RetryPolicy.{name}", unit="milliseconds"))
+        jitter = finite_float(self.jitter, "RetryPolicy.jitter")
+        if not 0.0 <= jitter < 1.0:
+            raise ArgumentError(f"RetryPolicy.jitter must be in [0, 1), got {self.jitter!r}")
+        set_(self, "jitter", jitter)
         kinds = frozenset([self.retry_on] if isinstance(self.retry_on, str) else self.retry_on)
         unknown = sorted(kinds - FAILURE_KINDS)
         if unknown:
-            raise KairosError(f"RetryPolicy.retry_on has unknown kind(s) {', '.join(unknown)}; choose from {', '.join(sorted(FAILURE_KINDS))}")
+            raise ArgumentError(f"RetryPolicy.retry_on has unknown kind(s) {', '.join(unknown)}; choose from {', '.join(sorted(FAILURE_KINDS))}")
         object.__setattr__(self, "retry_on", kinds)
 
     @classmethod

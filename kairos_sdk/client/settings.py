@@ -21,12 +21,12 @@ Auth(token=<hidden>, headers=[X-Team], verify=True)
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..errors import KairosError
+from .._checks import instance_of, non_negative_float, one_of, positive_float, positive_int
+from ..errors import ArgumentError
 
 __all__ = ["Auth", "Limits", "Timeouts"]
 
@@ -35,26 +35,9 @@ _READY_TIMEOUT_CAP_S = 5.0
 
 
 # ---------------------------------------------------------------------------- argument checks
-# The client's argument checks, in one place (to be replaced by the package's shared checks).
 def _seconds(name: str, value: Any, *, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or value < 0 or (value == 0 and not allow_zero):
-        kind = "non-negative" if allow_zero else "positive"
-        raise KairosError(f"{name} must be a {kind} number of seconds, got {value!r}")
-    return float(value)
-
-
-def _positive_int(name: str, value: Any, what: str = "") -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise KairosError(f"{name} must be a positive integer{what}, got {value!r}")
-    return value
-
-
-def _one_of(name: str, value: Any, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        listed = ", ".join(repr(c) for c in choices[:-1]) + f" or {choices[-1]!r}"
-        raise KairosError(f"{name} must be {listed}, got {value!r}")
-    return value
+    check = non_negative_float if allow_zero else positive_float
+    return check(value, name, unit="seconds")
 
 
 # ---------------------------------------------------------------------------- settings
@@ -89,7 +72,7 @@ class Timeouts:
         set_(self, "unavailable_s", _seconds("unavailable_timeout_s", self.unavailable_s, allow_zero=True))
         set_(self, "wait_ready_s", _seconds("wait_ready_s", self.wait_ready_s, allow_zero=True))
         check = "all" if self.check_ready is True else "skip" if self.check_ready is False else self.check_ready
-        set_(self, "check_ready", _one_of("check_ready", check, ("all", "any", "skip")))
+        set_(self, "check_ready", one_of(check, "check_ready", ("all", "any", "skip")))
 
     def __repr__(self) -> str:
         return (f"Timeouts(request_s={self.request_s:g}, ready_s={self.ready_s:g}, unavailable_s={self.unavailable_s:g}, "
@@ -111,9 +94,9 @@ class Limits:
     max_connections: int | None = None
 
     def __post_init__(self) -> None:
-        _positive_int("concurrency", self.concurrency, " (queries in flight per instance)")
+        object.__setattr__(self, "concurrency", positive_int(self.concurrency, "concurrency"))
         if self.max_connections is not None:
-            _positive_int("max_connections", self.max_connections)
+            object.__setattr__(self, "max_connections", positive_int(self.max_connections, "max_connections"))
 
     def connections_for(self, n_instances: int) -> int:
         """The session's connection limit for a pool of ``n_instances``."""
@@ -138,8 +121,10 @@ class Auth:
     verify: Any = True
 
     def __post_init__(self) -> None:
-        if self.token is not None and (not isinstance(self.token, str) or not self.token):
-            raise KairosError("token must be a non-empty string")
+        if self.token is not None:
+            instance_of(self.token, "token", str)
+            if not self.token:
+                raise ArgumentError("token must be a non-empty string")
         object.__setattr__(self, "headers", {str(k): str(v) for k, v in (self.headers or {}).items()})
 
     def all_headers(self) -> dict[str, str]:

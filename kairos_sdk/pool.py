@@ -74,7 +74,10 @@ class Catalog(Mapping[str, InstanceType]):
 
     @classmethod
     def from_prices(cls, prices: Mapping[str, float], *, caps: Mapping[str, int] | None = None) -> Catalog:
-        """Build from ``{name: USD per hour}`` and optional ``{name: cap}``."""
+        """Build from ``{name: USD per hour}`` (at least one) and optional ``{name: cap}``."""
+        instance_of(prices, "prices", Mapping, hint=" {instance type: USD per hour}")
+        if not prices:
+            raise CatalogError("prices is empty; give at least one {instance type: USD per hour}")
         caps = dict(caps or {})
         unknown = sorted(set(caps) - set(prices))
         if unknown:

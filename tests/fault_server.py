@@ -12,7 +12,7 @@ FP32 outputs after ``(base_ms + batch * per_row_ms)`` real milliseconds.
 - ``"503:0.3"``: 30 % of inference requests answer HTTP 503 (seeded);
 - ``"garbled"``: inference answers 200 with a truncated JSON body;
 - ``"slow"``: inference sleeps ``slow_s`` before answering;
-- ``"echo401"``: inference answers 401 echoing the request's Authorization header.
+- ``"echo401"``: inference answers 401 echoing the request's credentials (a careless server).
 
 :class:`SilentServer` accepts TCP connections and never answers; :func:`closed_port` gives a
 loopback port nothing listens on (connection refused).
@@ -90,7 +90,8 @@ class FaultServer:
         if mode.startswith("503:") and self.rng.random() < float(mode[4:]):
             return web.json_response({"error": "overloaded, try again"}, status=503)
         if mode == "echo401":
-            return web.json_response({"error": f"bad credentials: {request.headers.get('Authorization')}"}, status=401)
+            echo = f"Authorization: {request.headers.get('Authorization')}, X-Api-Key: {request.headers.get('X-Api-Key')}"
+            return web.json_response({"error": f"bad credentials ({echo}) for {request.url}"}, status=401)
         async with self._lock:
             if mode == "slow":
                 await asyncio.sleep(self.slow_s)

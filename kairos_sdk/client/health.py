@@ -162,7 +162,8 @@ class _Health:
         )
 
     def _unavailable_error(self, q: _Query | None = None) -> EndpointError:
-        last = "; ".join(f"{self._labels[i]}: {e}" for i, e in enumerate(self._last_error) if e)
+        last = "; ".join(f"{self._labels[i]}: {e.removeprefix(self._labels[i] + ': ')}"
+                         for i, e in enumerate(self._last_error) if e)
         before = ""
         if q is not None and q.errors:
             before = f" after {q.attempts} failed attempt{'s' if q.attempts != 1 else ''}"

@@ -310,7 +310,7 @@ async def case_overload_is_bounded(p):
     async with ReplayPool(POOL4, RM2, model="rm2", time_scale=TS, seed=6) as live, make_client(live.pool, p, max_pending=12, deadline_s=0.05) as c:
         # 3x the rate on this pool; a deadline of 1 s profile time (~3x the QoS target)
         out = await drive(c, n=150, rate=3 * RATE, workload=Workload.deeprecsys())
-        assert out.kinds["overloaded"] + out.kinds["deadline"] > 0
+        assert out.kinds["overloaded"] + out.kinds["deadline"] + out.kinds["shed"] > 0  # bounded, one way or another
         assert_nothing_left(c)
     return out, {"overloaded", "deadline"}
 

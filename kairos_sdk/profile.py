@@ -29,6 +29,7 @@ import html
 import io
 import json
 import os
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -127,7 +128,11 @@ class Profile:
         ``load_ms`` (summed: a query's service time is execution plus loading). An
         optional ``model`` column holds several models; pass ``model=`` to pick one. An
         optional ``sample`` column numbers repetitions; rows repeating an
-        ``(instance, batch, sample)`` with a different latency are rejected.
+        ``(instance, batch, sample)`` with a different latency are rejected. Without a
+        ``sample`` column, rows cannot be told apart from repetitions that measured the same
+        value: exact copies (same instance, batch and latency) are kept as samples, with a
+        ``UserWarning`` naming how many there are and the first one's line (a file
+        concatenated twice doubles every sample; add a ``sample`` column or remove the copies).
 
         Parameters
         ----------
@@ -153,7 +158,7 @@ class Profile:
             raise ProfileError(f"{path}: cannot read the file ({exc})") from None
         columns = _columns_from_rows(header, rows, where=str(path), first_line=2)
         return cls._from_columns(
-            columns, model=model, drop_outliers=drop_outliers, where=str(path), first_line=2,
+            columns, model=model, drop_outliers=drop_outliers, where=str(path), first_line=2, warn_copies=True,
             source=str(path),
         )
 
@@ -517,6 +522,7 @@ class Profile:
         *,
         model: str | None,
         drop_outliers: bool | int,
+        warn_copies: bool = False,
         where: str,
         first_line: int,
         source: str | None,
@@ -554,6 +560,14 @@ class Profile:
             b, v, r = batch_col[m], lat[m], rowno[m]
             if sample_col is not None:
                 _check_conflicts(inst, b, sample_col[m], v, r, where, first_line)
+            elif warn_copies:
+                copies = ~_first_copies(np.stack([b.astype(float), v], axis=1))
+                if copies.any():
+                    warnings.warn(
+                        f"{where}: {int(copies.sum())} row(s) of instance {inst!r} repeat an earlier row exactly "
+                        f"(same batch and latency; first at {_rowname(int(r[copies][0]), first_line)}); without a "
+                        "'sample' column they count as separate samples: add one, or remove copied rows",
+                        UserWarning, stacklevel=4)
             order = np.lexsort((v, b))
             b, v = b[order], v[order]
             ub, start, cnt = np.unique(b, return_index=True, return_counts=True)
@@ -583,6 +597,14 @@ class Profile:
 
 def _rowname(row: int, first_line: int) -> str:
     return f"line {row}" if first_line > 0 else f"record {row}"
+
+
+def _first_copies(keys: np.ndarray) -> np.ndarray:
+    """(R,) bool: True for the first occurrence of each distinct row of ``keys``."""
+    _, first = np.unique(keys, axis=0, return_index=True)
+    out = np.zeros(keys.shape[0], dtype=bool)
+    out[first] = True
+    return out
 
 
 def _check_conflicts(inst, b, sample, v, rows, where, first_line) -> None:

@@ -86,6 +86,26 @@ class RunResult:
         return sum(1 for _, why in self.failures if why.startswith("shed:"))
 
     @property
+    def failures_by_kind(self) -> dict[str, int]:
+        """``{failure kind: queries}``, e.g. ``{"overloaded": 12, "deadline": 3}`` (the kinds
+        of :class:`~kairos_sdk.client.QueryFailed`; a reason's text before its first colon)."""
+        out: dict[str, int] = {}
+        for _, why in self.failures:
+            kind = why.split(":", 1)[0]
+            out[kind] = out.get(kind, 0) + 1
+        return dict(sorted(out.items()))
+
+    @property
+    def n_overloaded(self) -> int:
+        """Failed queries refused at once because the client's queue was full (``Limits.max_pending``)."""
+        return self.failures_by_kind.get("overloaded", 0)
+
+    @property
+    def n_deadline(self) -> int:
+        """Failed queries not sent within their deadline (``Timeouts.deadline_s``)."""
+        return self.failures_by_kind.get("deadline", 0)
+
+    @property
     def qos_attainment(self) -> float:
         """Share of all queries that finished within ``qos_ms`` (failed ones count as misses)."""
         if self.n_queries == 0:

@@ -131,7 +131,13 @@ def test_arrivals_are_the_same_queries_at_every_rate(seed, rate, n, timed):
     np.testing.assert_array_equal(t_old, t)
 
 
-@pytest.mark.parametrize("rate", [0, -1.0, float("nan"), True, "5"])
+@pytest.mark.parametrize("rate", [0, -1.0, float("nan")])
 def test_arrivals_rejects_a_bad_rate(rate):
     with pytest.raises(WorkloadError, match="rate_qps must be a positive"):
+        Workload.deeprecsys().arrivals(5, rate, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("rate", [True, "5"])
+def test_arrivals_rejects_a_rate_of_the_wrong_type(rate):
+    with pytest.raises(TypeError, match="rate_qps must be a number"):  # ArgumentTypeError
         Workload.deeprecsys().arrivals(5, rate, np.random.default_rng(0))

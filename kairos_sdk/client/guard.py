@@ -92,7 +92,7 @@ class _PolicyGuard:
                 c._stranded_failed.add(qid)
                 out.append((k, SHED))
                 continue
-            best = min(free, key=lambda i: (float(self._ctx.estimate_ms(types[i], batches[k]))
+            best = min(free, key=lambda i: (float(self._ctx.profile.latency(types[i], batches[k], q="mean", extrapolate=True))
                                             if self._ctx is not None else 0.0, i))
             free.remove(best)
             c._n_served_after_hold += 1

@@ -40,7 +40,7 @@ from .pool import Catalog, Instance, InstanceType, Pool
 from .profile import Profile
 from .results import RunResult, ThroughputResult
 from .simulate import allowable_throughput, simulate
-from .workload import Workload
+from .workload import RateTrace, Workload
 
 __all__ = [
     "ArgumentError",
@@ -63,6 +63,7 @@ __all__ = [
     "PlanningError",
     "Pool",
     "Profile",
+    "RateTrace",
     "ProfileError",
     "ProtocolError",
     "RoundRobinPolicy",

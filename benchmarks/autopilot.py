@@ -9,7 +9,7 @@ batch mix. Compared in one run, on the same arrivals and service-time draws (sam
     down after 10 min of lower demand, the same provisioning delay (Ray Serve / HPA style);
 (c) autopilot: :class:`kairos_sdk.adapt.Autopilot` re-planning the heterogeneous mix;
 (d) autopilot under faults, NOT compressed: 40 minutes of the day from 12:00 at real time,
-    g4dn.xlarge 20% slower from 12:10, one r5n.large preempted at 12:20 and the g4dn.xlarge at
+    r5n.large 20% slower from 12:10, one r5n.large preempted at 12:20 and the g4dn.xlarge at
     12:30 (how fast drift is noticed depends on how many queries a type serves per second,
     which compression does not change, so this part runs at real time).
 
@@ -37,6 +37,8 @@ import math
 import sys
 import time
 from dataclasses import dataclass
+
+import numpy as np
 
 from kairos_sdk import Catalog, Planner, Profile, RateTrace, Workload
 from kairos_sdk.adapt import Autopilot, OngoingRequestsScaler
@@ -126,7 +128,7 @@ def run_all(*, builtin: bool = False, compress: float = 48.0, peak_qps: float = 
     if faults:  # 40 minutes from 12:00 at real time
         day = day_trace(peak_qps)
         seg = RateTrace.from_function(lambda t: day.rate_qps(12 * 3600.0 + t), 2400.0, step_s=30.0, name="12:00-12:40")
-        ev = [Slowdown(600.0, gpu, 1.2), Preemption(1200.0, "r5n.large"), Preemption(1800.0, gpu)]
+        ev = [Slowdown(600.0, "r5n.large", 1.2), Preemption(1200.0, "r5n.large"), Preemption(1800.0, gpu)]
         apf = autopilot(1.0)
         init_f = apf.plan_for(float(seg.rate_qps(0.0))).counts
         timed("autopilot+faults (real time, 40 min)",
@@ -176,7 +178,9 @@ def plot(out, k: float, path: str) -> None:
     ap = out["autopilot"]
     hours = 3600.0 / k
     x = ap.timeline_s / hours
-    axes[0].plot(x, ap.observed_rate_qps, lw=0.6, label="observed rate")
+    w = max(1, int(round(60.0 / (ap.extra["observe_every_s"] * k))))  # one day-minute
+    smooth = np.convolve(ap.observed_rate_qps, np.ones(w) / w, mode="same")
+    axes[0].plot(x, smooth, lw=0.6, label="observed rate (1-minute mean)")
     tr = ap.extra["trace"]
     axes[0].plot(tr.times_s / hours, tr.rates_qps, lw=1.0, label="trace")
     axes[0].set_ylabel("rate (qps)")

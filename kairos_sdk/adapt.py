@@ -390,15 +390,14 @@ class Autopilot:
             note, self._drift_note = self._drift_note, ""
             ref = max(rate, self._recent_max(now))
             plan, capped = self._plan(ref)
-            if plan.counts != self.counts:
-                return self._decide(now, plan.counts, "profile drift", ref, ref * self.headroom, plan.predicted_qps,
-                                    capped, note, plan=plan)
-            return None
+            # reported even when the pool stays: the re-plan happened (counts == previous then)
+            return self._decide(now, plan.counts, "profile drift", ref, ref * self.headroom, plan.predicted_qps,
+                                capped, note if plan.counts != self.counts else note + "; the pool still suffices")
         if need > cap_now * (1 + 1e-9) and since >= self.dwell_s:
             plan, capped = self._plan(rate)
             if plan.counts != self.counts:
                 return self._decide(now, plan.counts, "load up", rate, need, plan.predicted_qps, capped,
-                                    f"need {need:.4g} qps > capacity {cap_now:.4g} qps", plan=plan)
+                                    f"need {need:.4g} qps > capacity {cap_now:.4g} qps")
             return None
         if since >= self.scale_down_dwell_s:
             peak = self._recent_max(now)
@@ -407,7 +406,7 @@ class Autopilot:
                 if plan.cost_per_hour < self._cost(self.counts) - 1e-9:
                     return self._decide(now, plan.counts, "load down", peak, peak * self.headroom, plan.predicted_qps,
                                         capped, f"highest rate over {self.scale_down_dwell_s:g} s is {peak:.4g} qps; "
-                                        f"capacity {cap_now:.4g} qps", plan=plan)
+                                        f"capacity {cap_now:.4g} qps")
         return None
 
     # ------------------------------------------------------------------ internals
@@ -422,7 +421,7 @@ class Autopilot:
         return float(sum(cat[t].cost_per_hour * n for t, n in counts.items()))
 
     def _decide(self, now: float, counts: Mapping[str, int], reason: str, rate: float, target: float,
-                predicted: float, capped: bool, detail: str, plan: Plan | None = None) -> Decision:
+                predicted: float, capped: bool, detail: str) -> Decision:
         counts = _clean(counts)
         d = Decision(
             at_s=now, counts=counts, previous=dict(self.counts), reason=reason, rate_qps=float(rate),

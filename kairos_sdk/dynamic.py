@@ -41,7 +41,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -102,7 +102,8 @@ class _Sim:
     def __init__(self, profile: Profile, workload: Workload, trace: RateTrace, catalog: Catalog,
                  initial: Mapping[str, int], controller: Any, policy: Policy, *, qos_ms: float, percentile: float,
                  delays: dict[str, float], observe_ms: float, max_per_type: dict[str, int], events: Sequence[Any],
-                 actuator: Any, rng: np.random.Generator) -> None:
+                 actuator: Any, rng: np.random.Generator, learned_policy: bool) -> None:
+        self.learned_policy = learned_policy
         self.types = tuple(sorted(max_per_type))
         self.slot_type: list[str] = [t for t in self.types for _ in range(max_per_type[t])]
         self.slot_ids = tuple(f"{t}-{k}" for t in self.types for k in range(max_per_type[t]))
@@ -243,6 +244,11 @@ class _Sim:
         d = self.controller.observe(obs)
         if d is not None:
             self.decisions.append(d)
+            learned = getattr(self.controller, "profile", None)
+            if d.reason == "profile drift" and isinstance(learned, Profile) and self.learned_policy:
+                # the policy estimates from what was learned, as the planner now does
+                self.disp.ctx = replace(self.disp.ctx, profile=learned)
+                self.disp.policy.prepare(self.disp.ctx)
             self.reconcile(d.counts, t)
             if self.actuator is not None:
                 self.actuator.apply(d)
@@ -346,6 +352,7 @@ def simulate_dynamic(
     events: Sequence[Slowdown | Preemption | Decision] = (),
     max_per_type: int | Mapping[str, int] | None = None,
     actuator: Actuator | None = None,
+    share_learned_profile: bool = True,
     seed: Any = 0,
 ) -> DynamicResult:
     """Simulate a changing pool serving a rate trace; see the module docstring for the rules.
@@ -368,6 +375,9 @@ def simulate_dynamic(
         :class:`~kairos_sdk.adapt.Decision` (applied at ``at_s``).
     max_per_type : slots per type (default: the catalog's cap, else 32).
     actuator : also handed every decision (e.g. a :class:`~kairos_sdk.adapt.CallbackActuator`).
+    share_learned_profile : after a ``"profile drift"`` decision, prepare the policy again with
+        the controller's learned ``profile`` (its estimates follow what was observed, not the
+        truth); ``False`` keeps the profile the run started with.
     seed : seeds the arrivals and service times.
 
     Returns
@@ -418,7 +428,8 @@ def simulate_dynamic(
         controller.reset(init, now_s=0.0)
     sim = _Sim(profile, workload, trace, catalog, init, controller, policy, qos_ms=qos_ms, percentile=percentile,
                delays=_as_delays(provisioning_s, types), observe_ms=observe_s * 1000.0, max_per_type=slots,
-               events=list(events), actuator=actuator, rng=np.random.default_rng(seed))
+               events=list(events), actuator=actuator, rng=np.random.default_rng(seed),
+               learned_policy=bool(share_learned_profile))
     sim.run()
     end_ms = max(sim.end_ms, float(np.nanmax(sim.finish)) if sim.finish.size else 0.0)
     for i, s in enumerate(sim.state):

@@ -408,7 +408,7 @@ class RateTrace:
                 start, length, factor = (float(x) for x in b)
             except (TypeError, ValueError):
                 raise WorkloadError(f"a burst is (start_s, length_s, factor), got {b!r}") from None
-            if not (0 <= start and length > 0 and start + length <= period_s and factor > 0):
+            if not (start >= 0 and length > 0 and start + length <= period_s and factor > 0):
                 raise WorkloadError(f"burst {b!r} must lie within the period with a positive length and factor")
             edges.append((start, length, factor))
         # sharp edges: two points a millisecond apart at each burst boundary

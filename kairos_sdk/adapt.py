@@ -341,13 +341,14 @@ class Autopilot:
             plan = None
         if plan is None or not plan.ok or (self.budget_per_hour is not None
                                            and plan.cost_per_hour > self.budget_per_hour + 1e-9):
-            if self.budget_per_hour is None:
-                if plan is None or not plan.ok:
-                    raise InfeasibleError(f"no pool sustains {target:.4g} qps within the catalog's caps and no budget "
-                                          "cap was given to fall back on")
-            else:
-                plan = self.planner.plan(budget=self.budget_per_hour, strict=True)
-                capped = True
+            cap = self.budget_per_hour
+            if cap is None:  # beyond the catalog's caps: the most every capped type together buys
+                types = [self.planner.catalog[t] for t in self.planner.instance_types]
+                if any(t.cap is None for t in types):
+                    raise InfeasibleError(f"no pool sustains {target:.4g} qps within the QoS target")
+                cap = float(sum(t.cap * t.cost_per_hour for t in types))
+            plan = self.planner.plan(budget=cap, strict=True)
+            capped = True
         if len(self._plans) > 4096:
             self._plans.clear()
         self._plans[key] = (plan, capped)

@@ -489,7 +489,7 @@ class RateTrace:
         dt = self.times_s[i + 1] - self.times_s[i]
         a = 0.5 * (self.rates_qps[i + 1] - r0) / dt
         rest = lam - cum[i]
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             lin = rest / r0
             quad = 2.0 * rest / (r0 + np.sqrt(np.maximum(r0 * r0 + 4.0 * a * rest, 0.0)))
         s = np.where(np.abs(a) * dt < 1e-12 * np.maximum(r0, 1e-300), lin, quad)

@@ -191,3 +191,12 @@ def test_bad_observation_raises():
     with pytest.raises(ArgumentError):
         Observation(now_s=0.0, window_s=1.0, arrivals=-1)
     assert math.isclose(Observation(now_s=0.0, window_s=4.0, arrivals=10).rate_qps, 2.5)
+
+
+def test_a_rate_beyond_the_catalog_caps_gets_the_most_the_caps_allow():
+    cat = Catalog.from_prices({"g4dn.xlarge": 0.526, "r5n.large": 0.149}, caps={"g4dn.xlarge": 1, "r5n.large": 2})
+    planner = Planner(PROFILE, cat, WL, qos_ms=QOS)
+    ap = Autopilot(planner, learn=False, dwell_s=0.0, scale_down_dwell_s=0.0, rate_window_s=10.0)
+    ap.reset({"r5n.large": 1})
+    d = ap.observe(Observation(now_s=10.0, window_s=10.0, arrivals=5000))
+    assert d.capped and d.counts == {"g4dn.xlarge": 1, "r5n.large": 2}

@@ -135,6 +135,7 @@ class _Sim:
         self.actuator = actuator
         self.decisions: list[Decision] = []
         self.clamped: list[str] = []
+        self.shed: list[int] = []
         self.observe_ms = observe_ms
         self.end_ms = trace.duration_s * 1000.0
         self.qos_ms = qos_ms
@@ -311,6 +312,9 @@ class _Sim:
             else:
                 raise SimulationError("the simulation ran out of events with queries outstanding")  # pragma: no cover
             starts = disp.dispatch(t)
+            gone = disp.take_shed()
+            if gone:  # a shedding policy gave them up: failed queries, reported as such
+                self.shed += gone
             if not starts and k >= n and disp.n_pending and not any(disp.running) and self._stuck():
                 raise SimulationError(
                     f"{disp.n_pending} queries are pending with no instance in service or starting; "
@@ -448,6 +452,7 @@ def simulate_dynamic(
         percentile=percentile,
         policy=getattr(policy, "name", type(policy).__name__),
         attempts=sim.attempts,
+        failures=tuple((k, f"shed: could no longer meet the {qos_ms:g} ms QoS target") for k in sorted(sim.shed)),
         source="simulated",
         extra={"seed": seed, "service_ms": sim.svc_true},
     )

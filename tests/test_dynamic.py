@@ -141,3 +141,13 @@ def test_bad_arguments_raise_simulation_error(kw):
     args.update(kw)
     with pytest.raises(SimulationError):
         simulate_dynamic(PROFILE, WL, RateTrace.from_table([(0, 5.0), (10, 5.0)]), **args)
+
+
+def test_a_shedding_policy_ends_and_reports_what_it_gave_up():
+    from kairos_sdk.distribute import KairosPolicy
+
+    trace = RateTrace.from_table([(0, 60.0), (20, 60.0)])  # far more than one r5n.large serves
+    r = simulate_dynamic(PROFILE, WL, trace, catalog=CAT, initial={"r5n.large": 1}, qos_ms=QOS,
+                         policy=KairosPolicy(shed=True), window_s=10.0)
+    assert r.run.n_shed > 0 and r.run.n_failed == r.run.n_shed
+    assert np.all(r.run.instance[[k for k, _ in r.run.failures]] == -1)

@@ -405,6 +405,83 @@ class Profile:
         u = rng.random(shape)
         return self.latency(instance, batch, q=u, extrapolate=extrapolate)
 
+    def updated(
+        self,
+        observations: Any,
+        *,
+        alpha: float = 0.3,
+        min_samples: int = 30,
+    ) -> Profile:
+        """A profile that folds observed service times into this one (exponentially weighted).
+
+        Per instance type and measured batch size (each observed batch counts toward the
+        nearest measured one), the ratio ``r`` of the observed mean service time to this
+        profile's mean there scales that batch size's whole quantile row (and its mean) by
+        ``(1 - alpha) + alpha * r``. A batch size needs ``min_samples`` observations before it
+        moves; those with fewer take the type's pooled ratio (sum of observed over sum of
+        expected times) once the type as a whole has ``min_samples``, else stay as they are.
+        Repeated updates converge geometrically to what is observed; ``alpha=1`` jumps there.
+
+        Parameters
+        ----------
+        observations : ``{instance type: (batch_sizes, service_ms)}`` (two equal-length
+            arrays), or any object with such a mapping as its ``service`` attribute (an
+            :class:`~kairos_sdk.adapt.Observation`). Types this profile lacks raise
+            :class:`ProfileError`; types absent from the mapping are unchanged.
+        alpha : weight of the new observations in (0, 1].
+        min_samples : observations a batch size (or, for the fallback, a type) needs.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from kairos_sdk import Profile
+        >>> p = Profile.from_dict({"cpu": {10: [1.0, 2.0, 3.0], 20: [2.0, 4.0, 6.0]}})
+        >>> q = p.updated({"cpu": (np.full(40, 10), np.full(40, 2.4))}, alpha=1.0)
+        >>> round(float(q.latency("cpu", 10, q="mean")), 6), round(float(q.latency("cpu", 20, q="mean")), 6)
+        (2.4, 4.8)
+        """
+        from ._checks import probability
+
+        obs = getattr(observations, "service", observations)
+        instance_of(obs, "observations", Mapping, hint=" {instance type: (batch_sizes, service_ms)}")
+        alpha = probability(alpha, "alpha", error=ProfileError)
+        if alpha == 0.0:
+            raise ProfileError("alpha must be in (0, 1]; 0 would never learn anything")
+        min_samples = non_negative_int(min_samples, "min_samples", error=ProfileError)
+        series = dict(self.series)
+        changed = False
+        for inst, pair in obs.items():
+            s = self._series(inst)
+            try:
+                b_obs, t_obs = (np.asarray(x, dtype=float).ravel() for x in pair)
+            except (TypeError, ValueError):
+                raise ProfileError(f"observations[{inst!r}] must be (batch_sizes, service_ms) arrays") from None
+            if b_obs.shape != t_obs.shape:
+                raise ProfileError(f"observations[{inst!r}]: {b_obs.size} batch sizes but {t_obs.size} service times")
+            ok = np.isfinite(b_obs) & np.isfinite(t_obs) & (t_obs > 0) & (b_obs > 0)
+            b_obs, t_obs = b_obs[ok], t_obs[ok]
+            if b_obs.size == 0 or b_obs.size < min_samples:
+                continue
+            expected = np.asarray(self.latency(inst, b_obs, q="mean", extrapolate=True), dtype=float)
+            grid = s.batches.astype(float)
+            k = np.clip(np.searchsorted(grid, b_obs), 0, len(grid) - 1)
+            left = np.clip(k - 1, 0, len(grid) - 1)
+            k = np.where(np.abs(grid[left] - b_obs) <= np.abs(grid[k] - b_obs), left, k)
+            n = np.bincount(k, minlength=len(grid))
+            got = np.bincount(k, weights=t_obs, minlength=len(grid))
+            want = np.bincount(k, weights=expected, minlength=len(grid))
+            pooled = float(t_obs.sum() / max(expected.sum(), 1e-300))
+            ratio = np.full(len(grid), pooled)
+            own = n >= max(min_samples, 1)
+            ratio[own] = got[own] / np.maximum(want[own], 1e-300)
+            factor = (1.0 - alpha) + alpha * ratio
+            series[inst] = LatencySeries(s.batches.copy(), s.levels.copy(), s.values * factor[:, None],
+                                         s.mean_ms * factor, s.counts + n)
+            changed = True
+        if not changed:
+            return self
+        return Profile(series=series, model=self.model, source=self.source)
+
     # ------------------------------------------------------------------ export
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; :meth:`from_json` restores the identical profile."""

@@ -17,14 +17,23 @@ from .model import _Model
 _HIGHS_OPTIONS: dict[str, Any] = {"mip_heuristic_effort": 0.0, "mip_allow_restart": False}
 
 
+def _cvxpy():
+    """The cvxpy module, imported on first use: it takes seconds to import and only planning
+    needs it (importing ``kairos_sdk`` does not)."""
+    import cvxpy
+
+    return cvxpy
+
+
 class _MILP:
     """The :class:`~kairos_sdk.planner.Planner`'s MILP: built per mode, solved per call."""
 
     def _problem(self, mode: str):
+        """The problem of ``mode`` (``"max_qps"`` or ``"min_cost"``), built on first use:
+        ``(problem, n, lam, params)`` with the ``cvxpy.Parameter`` s a solve sets by name."""
         if mode in self._problems:
             return self._problems[mode]
-        import cvxpy as cp
-
+        cp = _cvxpy()
         m = self._model
         T, K, E = m.n_types, m.n_classes, len(m.pairs_t)
         n = cp.Variable(T, integer=True, name="n")
@@ -45,56 +54,17 @@ class _MILP:
             cons += [n >= y, n <= cp.multiply(nmax, y)]
         cons += [A_cap @ x <= (n - cp.multiply(m.reserve, y) if m.reserve.any() else n)]
         if m.eps > 0:
-            u = cp.Variable(K, nonneg=True, name="u")
-            cons += [served + u == m.prob * lam, cp.sum(u) <= m.eps * lam]
-            covered = m.eligible.any(axis=0)
-            never = np.flatnonzero(covered & ~droppable)
-            if len(never):
-                cons += [u[never] == 0]
-            if len(cand):
-                # u_b may be positive only if no rented type is eligible for b:
-                # u_b <= p_b * M * z_b, z_b + y_i <= 1 for eligible (i, b), y_i = [n_i >= 1]
-                sel = np.flatnonzero(np.isin(m.pairs_k, cand))
-                zpos = -np.ones(K, dtype=int)
-                zpos[cand] = np.arange(len(cand))
-                z = cp.Variable(len(cand), nonneg=True, name="z")
-                bigm = cp.Parameter(nonneg=True, name="bigm")
-                params["bigm"] = bigm
-                S = len(sel)
-                Z = sp.csr_matrix((np.ones(S), (np.arange(S), zpos[m.pairs_k[sel]])), shape=(S, len(cand)))
-                Y = sp.csr_matrix((np.ones(S), (np.arange(S), m.pairs_t[sel])), shape=(S, T))
-                cons += [
-                    u[cand] <= bigm * cp.multiply(m.prob[cand], z),
-                    z <= 1,
-                    Z @ z + Y @ y <= 1,
-                ]
+            cons += _unserved_constraints(m, served, lam, y, droppable, cand, params)
         else:
             cons += [served == m.prob * lam]
-        # Dominance: when type j is at least as good as type i in every respect, some optimum
-        # rents i only once j is at its cap (n_j >= cap_j * y_i); uncapped j means i is never
-        # needed. These cuts remove symmetric and dominated branches.
-        for i, j in dom:
-            if np.isfinite(m.cap[j]):
-                cons.append(n[j] >= m.cap[j] * y[i])
-            else:
-                cons.append(n[i] == 0)
-        if mode == "max_qps":
-            budget = cp.Parameter(nonneg=True, name="budget")
-            params["budget"] = budget
-            cons += [m.price @ n <= budget]
-            obj = cp.Maximize(lam)
-        else:
-            target = cp.Parameter(nonneg=True, name="target")
-            params["target"] = target
-            cons += [lam == target]
-            obj = cp.Minimize(m.price @ n)
-        prob = cp.Problem(obj, cons)
+        cons += _dominance_cuts(m, n, y, dom)
+        obj, goal = _objective(m, mode, n, lam, params)
+        prob = cp.Problem(obj, cons + goal)
         self._problems[mode] = (prob, n, lam, params)
         return self._problems[mode]
 
     def _solve(self, mode: str, values: Mapping[str, float | np.ndarray]) -> tuple[np.ndarray | None, str, float]:
-        import cvxpy as cp
-
+        cp = _cvxpy()
         prob, n, lam, params = self._problem(mode)
         for k, v in values.items():
             if k in params:
@@ -114,6 +84,65 @@ class _MILP:
         if n.value is None:
             raise PlanningError(f"the MILP solver returned status {status!r} without a solution; try a larger time_limit_s")
         return np.round(n.value).astype(int).clip(min=0), "optimal" if status == cp.OPTIMAL else str(status), secs
+
+
+def _unserved_constraints(m: _Model, served, lam, y, droppable: np.ndarray, cand: np.ndarray,
+                          params: dict[str, Any]) -> list:
+    """Queries left unserved: ``u_b`` per class, at most ``eps`` of the rate in total, only on
+    classes that may go unserved (``droppable``) and, for the candidates ``cand``, only when
+    no rented type is eligible for them (adds the ``bigm`` parameter to ``params``)."""
+    cp = _cvxpy()
+    K, T = m.n_classes, m.n_types
+    u = cp.Variable(K, nonneg=True, name="u")
+    cons = [served + u == m.prob * lam, cp.sum(u) <= m.eps * lam]
+    covered = m.eligible.any(axis=0)
+    never = np.flatnonzero(covered & ~droppable)
+    if len(never):
+        cons += [u[never] == 0]
+    if len(cand):
+        # u_b may be positive only if no rented type is eligible for b:
+        # u_b <= p_b * M * z_b, z_b + y_i <= 1 for eligible (i, b), y_i = [n_i >= 1]
+        sel = np.flatnonzero(np.isin(m.pairs_k, cand))
+        zpos = -np.ones(K, dtype=int)
+        zpos[cand] = np.arange(len(cand))
+        z = cp.Variable(len(cand), nonneg=True, name="z")
+        bigm = cp.Parameter(nonneg=True, name="bigm")
+        params["bigm"] = bigm
+        S = len(sel)
+        Z = sp.csr_matrix((np.ones(S), (np.arange(S), zpos[m.pairs_k[sel]])), shape=(S, len(cand)))
+        Y = sp.csr_matrix((np.ones(S), (np.arange(S), m.pairs_t[sel])), shape=(S, T))
+        cons += [
+            u[cand] <= bigm * cp.multiply(m.prob[cand], z),
+            z <= 1,
+            Z @ z + Y @ y <= 1,
+        ]
+    return cons
+
+
+def _dominance_cuts(m: _Model, n, y, dom: list[tuple[int, int]]) -> list:
+    """Dominance: when type j is at least as good as type i in every respect, some optimum
+    rents i only once j is at its cap (n_j >= cap_j * y_i); uncapped j means i is never
+    needed. These cuts remove symmetric and dominated branches."""
+    cons = []
+    for i, j in dom:
+        if np.isfinite(m.cap[j]):
+            cons.append(n[j] >= m.cap[j] * y[i])
+        else:
+            cons.append(n[i] == 0)
+    return cons
+
+
+def _objective(m: _Model, mode: str, n, lam, params: dict[str, Any]) -> tuple[Any, list]:
+    """The objective of ``mode`` and its constraint: the highest rate within the ``budget``
+    parameter, or the cheapest pool at the ``target`` rate (the parameter goes in ``params``)."""
+    cp = _cvxpy()
+    if mode == "max_qps":
+        budget = cp.Parameter(nonneg=True, name="budget")
+        params["budget"] = budget
+        return cp.Maximize(lam), [m.price @ n <= budget]
+    target = cp.Parameter(nonneg=True, name="target")
+    params["target"] = target
+    return cp.Minimize(m.price @ n), [lam == target]
 
 
 def _droppable(m: _Model) -> np.ndarray:

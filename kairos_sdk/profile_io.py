@@ -39,8 +39,8 @@ def _check_conflicts(inst, b, sample, v, rows, where, first_line) -> None:
                 )
 
 
-def _columns_from_rows(header: list[str], rows: list[Sequence[Any]], *, where: str, first_line: int) -> dict[str, np.ndarray]:
-    """Validate and convert raw rows into typed column arrays."""
+def _header_index(header: list[str], where: str) -> dict[str, int]:
+    """Column positions by name, once the required columns are known to be there."""
     idx = {h: k for k, h in enumerate(header)}
     missing = [c for c in ("instance", "batch") if c not in idx]
     has_lat = "latency_ms" in idx
@@ -49,16 +49,27 @@ def _columns_from_rows(header: list[str], rows: list[Sequence[Any]], *, where: s
         missing.append("latency_ms (or exec_ms and load_ms)")
     if missing:
         raise ProfileError(f"{where}: missing column(s) {', '.join(missing)}; found {', '.join(header) or 'none'}")
+    return idx
+
+
+def _fields(rows: list[Sequence[Any]], width: int, *, where: str, first_line: int) -> list[tuple]:
+    """The columns of ``rows`` (one tuple per column), once every row of a file has ``width`` fields."""
     if not rows:
         raise ProfileError(f"{where}: no data rows; a profile needs at least one latency sample")
-    width = len(header)
     bad_width = [k for k, row in enumerate(rows) if len(row) != width]
     if bad_width and first_line > 0:
         k = bad_width[0]
         if not any(str(c).strip() for c in rows[k]):
             raise ProfileError(f"{where}, line {k + first_line}: empty row; remove it")
         raise ProfileError(f"{where}, line {k + first_line}: expected {width} fields, got {len(rows[k])}")
-    fields = list(zip(*rows))
+    return list(zip(*rows))
+
+
+def _columns_from_rows(header: list[str], rows: list[Sequence[Any]], *, where: str, first_line: int) -> dict[str, np.ndarray]:
+    """Validate and convert raw rows into typed column arrays."""
+    idx = _header_index(header, where)
+    has_lat = "latency_ms" in idx
+    fields = _fields(rows, len(header), where=where, first_line=first_line)
 
     def text(name: str) -> np.ndarray:
         col = np.char.strip(np.asarray(fields[idx[name]], dtype=str))

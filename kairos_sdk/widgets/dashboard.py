@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import inspect
 import math
 import time
 from typing import Any
@@ -149,8 +150,6 @@ class RunDashboard:
     async def run(self, client: Any, workload: Any, **run_kwargs: Any):
         """``await client.run(workload, **run_kwargs)`` while updating the dashboard; returns
         the :class:`~kairos_sdk.RunResult`."""
-        import inspect
-
         n = run_kwargs.get("n_queries")
         if n is None and run_kwargs.get("duration_s") and run_kwargs.get("rate"):
             n = int(run_kwargs["rate"] * run_kwargs["duration_s"])

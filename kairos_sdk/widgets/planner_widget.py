@@ -12,14 +12,41 @@ from typing import Any
 
 import numpy as np
 
+from .. import defaults
 from .._checks import instance_of, non_negative_float, positive_float, positive_int
+from ..baselines import homogeneous_best
+from ..distribute import KairosPolicy
 from ..errors import ArgumentError, KairosError
+from ..planner import Planner
+from ..simulate import allowable_throughput
 from .common import _ipywidgets, _new_figure, _png, _schedule
 
 __all__ = ["PlannerWidget"]
 
 
 _BUDGET_STEP = 0.05  # USD/hour between two positions of the budget slider
+
+
+def _check_planners(planner: Any) -> dict[str, Planner]:
+    """``{name: Planner}`` from a planner (named by its profile's model) or such a mapping."""
+    hint = " (or a dict {name: Planner} to choose between)"
+    if isinstance(planner, Planner):
+        return {getattr(planner.profile, "model", None) or "profile": planner}
+    instance_of(planner, "planner", (Planner, Mapping), hint=hint)
+    if not planner:
+        raise ArgumentError(f"planner must be a Planner{hint}, got an empty {type(planner).__name__}")
+    return {str(k): instance_of(v, f"planner[{k!r}]", Planner) for k, v in planner.items()}
+
+
+def _check_budgets(budgets: Sequence[float] | None, budget: float | None) -> tuple[list[float] | None, float | None]:
+    """The frontier's budgets and the starting budget, checked (USD per hour)."""
+    if budgets is not None:
+        budgets = [positive_float(b, f"budgets[{k}]", unit="USD per hour") for k, b in enumerate(budgets)]
+        if not budgets:
+            raise ArgumentError("budgets must list at least one budget (USD per hour), got none")
+    if budget is not None:
+        budget = positive_float(budget, "budget", unit="USD per hour")
+    return budgets, budget
 
 
 class PlannerWidget:
@@ -50,23 +77,8 @@ class PlannerWidget:
         debounce_s: float = 0.3,
         sim_queries: int = 5_000,
     ) -> None:
-        from .. import defaults
-        from ..planner import Planner
-
-        hint = " (or a dict {name: Planner} to choose between)"
-        if isinstance(planner, Planner):
-            planners = {getattr(planner.profile, "model", None) or "profile": planner}
-        else:
-            instance_of(planner, "planner", (Planner, Mapping), hint=hint)
-            if not planner:
-                raise ArgumentError(f"planner must be a Planner{hint}, got an empty {type(planner).__name__}")
-            planners = {str(k): instance_of(v, f"planner[{k!r}]", Planner) for k, v in planner.items()}
-        if budgets is not None:
-            budgets = [positive_float(b, f"budgets[{k}]", unit="USD per hour") for k, b in enumerate(budgets)]
-            if not budgets:
-                raise ArgumentError("budgets must list at least one budget (USD per hour), got none")
-        if budget is not None:
-            budget = positive_float(budget, "budget", unit="USD per hour")
+        planners = _check_planners(planner)
+        budgets, budget = _check_budgets(budgets, budget)
         W = _ipywidgets()
         self.planners: dict[str, Any] = planners
         self.debounce_s = non_negative_float(debounce_s, "debounce_s", unit="seconds")
@@ -84,7 +96,21 @@ class PlannerWidget:
         self.plan: Any = None
         self.error: str | None = None
         self.last_simulation: dict[str, float] | None = None
+        self._build_controls(W, first, b0, cheapest)
+        self._muted = False
+        for wdg in (self.budget, self.qos, self.percentile):
+            wdg.observe(self._on_change, names="value")
+        self.selector.observe(self._on_model, names="value")
+        self.simulate_button.on_click(lambda _b: self.simulate())
+        controls = W.VBox([self.selector, self.budget, self.qos, self.percentile,
+                           W.HBox([self.simulate_button, self.status])])
+        self.widget = W.VBox([W.HBox([controls, self.table]), self.frontier_plot, self.sim_result])
+        self.refresh()
 
+    def _build_controls(self, W: Any, first: Any, b0: float, cheapest: float) -> None:
+        """The selector, the three sliders (starting at ``first``'s targets and budget ``b0``),
+        the Simulate button and the output panes."""
+        planners = self.planners
         self.selector = W.Dropdown(options=list(planners), value=next(iter(planners)),
                                    description="model", layout=W.Layout(display="" if len(planners) > 1 else "none"))
         # A browser's slider snaps its value to min + k * step and sends the snapped value back:
@@ -110,15 +136,6 @@ class PlannerWidget:
         self.table = W.HTML()
         self.sim_result = W.HTML("<i>Press Simulate to compare the plan with the best homogeneous pool.</i>")
         self.frontier_plot = W.Image(format="png", layout=W.Layout(max_width="620px"))
-        self._muted = False
-        for wdg in (self.budget, self.qos, self.percentile):
-            wdg.observe(self._on_change, names="value")
-        self.selector.observe(self._on_model, names="value")
-        self.simulate_button.on_click(lambda _b: self.simulate())
-        controls = W.VBox([self.selector, self.budget, self.qos, self.percentile,
-                           W.HBox([self.simulate_button, self.status])])
-        self.widget = W.VBox([W.HBox([controls, self.table]), self.frontier_plot, self.sim_result])
-        self.refresh()
 
     # ------------------------------------------------------------------ state
     def _key(self) -> tuple:
@@ -139,8 +156,6 @@ class PlannerWidget:
 
     @staticmethod
     def _new_planner(base, key: tuple):
-        from ..planner import Planner
-
         return Planner(base.profile, base.catalog, base.workload, qos_ms=key[1], percentile=key[2],
                        headroom=base.headroom, max_classes=base.max_classes)
 
@@ -217,8 +232,6 @@ class PlannerWidget:
         fut.add_done_callback(done)
 
     def _frontier(self, planner) -> dict[str, list[float]]:
-        from ..baselines import homogeneous_best
-
         het_c, het_q, hom_c, hom_q = [], [], [], []
         for b in self._budgets:
             try:
@@ -281,10 +294,6 @@ class PlannerWidget:
         return None
 
     def _run_simulation(self, planner, plan, budget: float) -> dict[str, Any]:
-        from ..baselines import homogeneous_best
-        from ..distribute import KairosPolicy
-        from ..simulate import allowable_throughput
-
         try:
             common = dict(qos_ms=planner.qos_ms, percentile=planner.percentile, seed=0, n_seeds=1,
                           n_queries=self.sim_queries)

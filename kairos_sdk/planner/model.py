@@ -17,7 +17,7 @@ from .headroom import Headroom
 
 
 @dataclass(frozen=True, eq=False)
-class _Model:
+class _Model:  # long: the model's arrays (14), built only by the planner
     """Arrays shared by the MILP and the fixed-count routing LP (so both optimize one model)."""
 
     types: tuple[str, ...]          # usable types (cap > 0 and at least one eligible class)

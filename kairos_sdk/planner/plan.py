@@ -19,7 +19,7 @@ __all__ = ["Plan"]
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class Plan:
+class Plan:  # long: a result's fields (18), filled in only by the planner, read by name
     """A planned pool: counts per instance type, its cost and its predicted throughput.
 
     Attributes

@@ -31,7 +31,7 @@ def _check_planners(planner: Any) -> dict[str, Planner]:
     """``{name: Planner}`` from a planner (named by its profile's model) or such a mapping."""
     hint = " (or a dict {name: Planner} to choose between)"
     if isinstance(planner, Planner):
-        return {getattr(planner.profile, "model", None) or "profile": planner}
+        return {planner.profile.model or "profile": planner}
     instance_of(planner, "planner", (Planner, Mapping), hint=hint)
     if not planner:
         raise ArgumentError(f"planner must be a Planner{hint}, got an empty {type(planner).__name__}")

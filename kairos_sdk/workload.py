@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from ._checks import instance_of, positive_int
+from ._checks import instance_of, positive_float, positive_int
 from .errors import WorkloadError
 
 __all__ = ["Workload"]
@@ -184,9 +184,8 @@ class Workload:
         :meth:`arrivals` (this is its older spelling, with ``rate`` as a keyword)."""
         n = _check_n(n)
         _check_rng(rng)
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate) or rate <= 0:
-            raise WorkloadError(f"rate must be a positive number of queries per second, got {rate!r}")
-        return self.arrivals(n, float(rate), rng)
+        rate = positive_float(rate, "rate", unit="queries per second", error=WorkloadError)
+        return self.arrivals(n, rate, rng)
 
     def arrivals(self, n: int, rate_qps: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """``n`` queries at ``rate_qps`` queries/second: ``(batch_sizes, arrival_ms)``.
@@ -212,8 +211,7 @@ class Workload:
         """
         n = _check_n(n)
         _check_rng(rng)
-        if isinstance(rate_qps, bool) or not isinstance(rate_qps, (int, float)) or not math.isfinite(rate_qps) or rate_qps <= 0:
-            raise WorkloadError(f"rate_qps must be a positive number of queries per second, got {rate_qps!r}")
+        rate_qps = positive_float(rate_qps, "rate_qps", unit="queries per second", error=WorkloadError)
         if self.trace_batches is not None and self.trace_gaps_ms is not None:
             reps = -(-n // len(self.trace_batches))
             batch = np.tile(self.trace_batches, reps)[:n]

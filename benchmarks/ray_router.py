@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 from kairos_sdk import KairosPolicy, Profile, Workload, allowable_throughput, simulate
-from kairos_sdk.defaults import find_data_dir
+from kairos_sdk.datadir import find_data_dir
 
 POOLS = {"2.5": {"g4dn.xlarge": 1, "r5n.large": 13}, "1.0": {"g4dn.xlarge": 1, "r5n.large": 3}}
 QOS_MS = 350.0

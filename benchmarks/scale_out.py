@@ -25,12 +25,12 @@ import time
 from pathlib import Path
 
 from kairos_sdk import Catalog, Planner, Profile, Workload
+from kairos_sdk.datadir import find_data_dir
 from kairos_sdk.defaults import (
     PAPER_BUDGET_PER_HOUR,
     PAPER_CAPS,
     PAPER_PRICES_PER_HOUR,
     PAPER_QOS_MS,
-    find_data_dir,
 )
 from kairos_sdk.scaleout import routers_throughput, simulate_routers
 

@@ -55,12 +55,12 @@ from kairos_sdk.baselines import (
     ribbon_max_throughput,
     trial_queries,
 )
+from kairos_sdk.datadir import find_data_dir
 from kairos_sdk.defaults import (
     PAPER_BUDGET_PER_HOUR,
     PAPER_CAPS,
     PAPER_PRICES_PER_HOUR,
     PAPER_QOS_MS,
-    find_data_dir,
 )
 from kairos_sdk.distribute import (
     ClockworkPolicy,

@@ -110,4 +110,4 @@ async def test_replay_endpoint_serves_for_the_profile_latency(seed):
             async with http.post(f"{ep.url}/v2/models/model/infer", json=body) as resp:
                 assert resp.status == 200
     u = np.random.default_rng(seed).random(len(batches))
-    assert ep.service_ms == [_lat(prof, "cpu", b, float(x)) for b, x in zip(batches, u)]
+    assert list(ep.service_ms) == [_lat(prof, "cpu", b, float(x)) for b, x in zip(batches, u)]

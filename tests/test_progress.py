@@ -3,6 +3,8 @@ the same either way."""
 
 from __future__ import annotations
 
+import sys
+
 from kairos_sdk import Pool, Profile, Workload, allowable_throughput
 from kairos_sdk._progress import want_progress
 from kairos_sdk.distribute import FCFSPolicy
@@ -23,8 +25,9 @@ def test_allowable_throughput_shows_a_bar_over_its_seeds_only_when_asked(capsys)
     assert shown.per_seed_qps == quiet.per_seed_qps  # the bar changes nothing
 
 
-def test_default_shows_no_bar_when_stderr_is_not_a_terminal(capsys):
-    # pytest captures stderr (not a terminal) and no Jupyter kernel is loaded here
+def test_default_shows_no_bar_when_stderr_is_not_a_terminal(capsys, monkeypatch):
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)  # as in a plain script, not Jupyter
+    # pytest captures stderr: not a terminal
     assert want_progress(None) is False
     _search(None)
     assert capsys.readouterr().err == ""

@@ -139,8 +139,14 @@ def test_custom_model_needs_qos(tmp_path: Path, capsys):
         f"g4dn.xlarge,{b},{b / 10 + k}\n" for b in (10, 100, 1000) for k in range(3)))
     rc, _, err = run_cli(capsys, "plan", "--profile", str(lat), "--model", "mymodel")
     assert_one_line_error(rc, err, "--qos")
-    rc, out, _ = run_cli(capsys, "plan", "--profile", str(lat), "--model", "mymodel", "--qos", "200")
-    assert rc == 0 and "g4dn.xlarge" in out
+    rc, out, _ = run_cli(capsys, "plan", "--profile", str(lat), "--model", "mymodel", "--qos", "200", "--json")
+    doc = json.loads(out[out.index("{"):])
+    # $2.5/h buys floor(2.5 / 0.526) = 4 g4dn; each series keeps b/10 + {0, 1} ms (its largest
+    # sample dropped as an outlier), linear in b, so the mean service is mean_batch/10 + 0.5 ms
+    from kairos_sdk import Workload
+
+    assert rc == 0 and doc["counts"] == {"g4dn.xlarge": 4} and doc["cost_per_hour"] == pytest.approx(4 * 0.526)
+    assert doc["fluid_qps"] == pytest.approx(4 * 1000 / (Workload.deeprecsys().mean_batch / 10 + 0.5), rel=1e-6)
 
 
 def test_profile_for_types_without_prices(tmp_path: Path, capsys):
@@ -195,6 +201,9 @@ def test_plan_from_csv_and_prices_files(tmp_path: Path, capsys):
     rc, out, _ = run_cli(capsys, "plan", "--profile", str(lat), "--prices", str(prices), "--json")
     doc = json.loads(out[out.index("{"):])
     assert rc == 0 and set(doc["counts"]) <= {"g4dn.xlarge", "r5n.large"}
+    # priced from the given file, not the built-in catalog
+    by_hand = 0.5 * doc["counts"].get("g4dn.xlarge", 0) + 0.15 * doc["counts"].get("r5n.large", 0)
+    assert doc["cost_per_hour"] == pytest.approx(by_hand) and 2.5 - 0.15 < by_hand <= 2.5
 
 
 def test_simulate_one_rate(capsys):

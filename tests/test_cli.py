@@ -255,10 +255,15 @@ def test_serve_replay_then_run(tmp_path: Path, capsys):
         assert eps.exists(), "serve-replay wrote no endpoints file"
         assert len(read_endpoints(eps)) == 3
         rc, out, _ = run_cli(capsys, "run", str(eps), "--rate", "10", "--duration", "2", "--no-progress")
-        assert rc == 0 and "r5n.large" in out and "QoS attainment" in out
+        assert rc == 0 and "QoS attainment" in out
+        row = next(ln.split() for ln in out.splitlines() if ln.split()[:1] == ["10"])
+        assert row[0] == "10" and row[4] == "0"  # offered 10 qps, none failed
         rc, out, _ = run_cli(capsys, "run", str(eps), "--rate", "10", "--duration", "1", "--json")
         doc = json.loads(out[out.index("{"):])
-        assert doc["failed"] == 0 and doc["n_queries"] >= 1
+        assert doc["failed"] == 0 and doc["n_queries"] >= 1 and doc["rate_qps"] == 10
+        # the endpoints file's pool, priced at the paper's prices by hand
+        assert doc["pool"] == {"g4dn.xlarge": 1, "r5n.large": 2}
+        assert doc["cost_per_hour"] == pytest.approx(0.526 + 2 * 0.149)
         rc, out, err = run_cli(capsys, "run", str(eps), "--rate", "200", "--duration", "0.2", "--no-progress")
         assert rc == 0 and "warning" in err and "drain" in err  # overload is announced, then run
     finally:

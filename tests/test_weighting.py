@@ -59,8 +59,8 @@ CPU_FREE_MS = 20.0  # the r5n is busy for 20 more ms
 
 def test_cost_weighting_keeps_the_gpu_for_the_batch_only_it_serves_in_time(rm2):
     """One idle GPU, a busy r5n, two pending queries. The laxity and shortest-job terms alone
-    prefer the small query on the GPU (cheaper by ~0.1 ms); its regret there (GPU time is
-    dearer than r5n time, by the LP prices) tips the choice to batch 1000. That is right: the
+    prefer the small query on the GPU (cheaper by 0.84 ms); its regret there (1.65 ms: GPU
+    time is dearer than r5n time, by the LP prices) tips the choice to batch 1000. That is right: the
     GPU is the only type serving batch 1000 in time and has just enough room for it now,
     while the small query waits 20 ms for the r5n and still makes it. A brute force of both
     choices at the mean, p90 and p99 latencies counts 2 hits for the weighted choice, 1 for

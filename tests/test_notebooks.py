@@ -50,12 +50,21 @@ def check_03_drive_live_endpoints(nb) -> None:
     assert n_live > 0 and sum(counts.values()) == n_live
 
 
+def check_04_autopilot(nb) -> None:
+    """The printed cost ratio is the two printed daily costs divided."""
+    text = _text(nb, 'print(f"autopilot / static cost: {auto.cost_usd / static.cost_usd:.2f}")')
+    static, auto = (float(re.search(rf"^{n} +USD/day +([\d.]+)", text, re.M).group(1)) for n in ("static", "autopilot"))
+    ratio = float(re.search(r"autopilot / static cost: ([\d.]+)", text).group(1))
+    assert ratio == pytest.approx(auto / static, abs=0.006)
+
+
 CHECKS = {name[len("check_"):] + ".ipynb": f for name, f in dict(globals()).items() if name.startswith("check_")}
 
 
 def test_there_are_notebooks():
     assert NOTEBOOKS, "notebooks/ holds no notebooks"
-    assert sorted(CHECKS) == [p.name for p in NOTEBOOKS], "give every notebook a check of its outputs"
+    missing = sorted({p.name for p in NOTEBOOKS} - set(CHECKS))
+    assert not missing, f"give every notebook a check of its outputs: {missing}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])

@@ -140,8 +140,14 @@ def test_custom_model_needs_qos(tmp_path: Path, capsys):
         f"g4dn.xlarge,{b},{b / 10 + k}\n" for b in (10, 100, 1000) for k in range(3)))
     rc, _, err = run_cli(capsys, "plan", "--profile", str(lat), "--model", "mymodel")
     assert_one_line_error(rc, err, "--qos")
-    rc, out, _ = run_cli(capsys, "plan", "--profile", str(lat), "--model", "mymodel", "--qos", "200")
-    assert rc == 0 and "g4dn.xlarge" in out
+    rc, out, _ = run_cli(capsys, "plan", "--profile", str(lat), "--model", "mymodel", "--qos", "200", "--json")
+    doc = json.loads(out[out.index("{"):])
+    # $2.5/h buys floor(2.5 / 0.526) = 4 g4dn; each series keeps b/10 + {0, 1} ms (its largest
+    # sample dropped as an outlier), linear in b, so the mean service is mean_batch/10 + 0.5 ms
+    from kairos_sdk import Workload
+
+    assert rc == 0 and doc["counts"] == {"g4dn.xlarge": 4} and doc["cost_per_hour"] == pytest.approx(4 * 0.526)
+    assert doc["fluid_qps"] == pytest.approx(4 * 1000 / (Workload.deeprecsys().mean_batch / 10 + 0.5), rel=1e-6)
 
 
 def test_profile_for_types_without_prices(tmp_path: Path, capsys):
@@ -196,6 +202,9 @@ def test_plan_from_csv_and_prices_files(tmp_path: Path, capsys):
     rc, out, _ = run_cli(capsys, "plan", "--profile", str(lat), "--prices", str(prices), "--json")
     doc = json.loads(out[out.index("{"):])
     assert rc == 0 and set(doc["counts"]) <= {"g4dn.xlarge", "r5n.large"}
+    # priced from the given file, not the built-in catalog
+    by_hand = 0.5 * doc["counts"].get("g4dn.xlarge", 0) + 0.15 * doc["counts"].get("r5n.large", 0)
+    assert doc["cost_per_hour"] == pytest.approx(by_hand) and 2.5 - 0.15 < by_hand <= 2.5
 
 
 def test_simulate_one_rate(capsys):
@@ -247,10 +256,15 @@ def test_serve_replay_then_run(tmp_path: Path, capsys):
         assert eps.exists(), "serve-replay wrote no endpoints file"
         assert len(read_endpoints(eps)) == 3
         rc, out, _ = run_cli(capsys, "run", str(eps), "--rate", "10", "--duration", "2", "--no-progress")
-        assert rc == 0 and "r5n.large" in out and "QoS attainment" in out
+        assert rc == 0 and "QoS attainment" in out
+        row = next(ln.split() for ln in out.splitlines() if ln.split()[:1] == ["10"])
+        assert row[0] == "10" and row[4] == "0"  # offered 10 qps, none failed
         rc, out, _ = run_cli(capsys, "run", str(eps), "--rate", "10", "--duration", "1", "--json")
         doc = json.loads(out[out.index("{"):])
-        assert doc["failed"] == 0 and doc["n_queries"] >= 1
+        assert doc["failed"] == 0 and doc["n_queries"] >= 1 and doc["rate_qps"] == 10
+        # the endpoints file's pool, priced at the paper's prices by hand
+        assert doc["pool"] == {"g4dn.xlarge": 1, "r5n.large": 2}
+        assert doc["cost_per_hour"] == pytest.approx(0.526 + 2 * 0.149)
         rc, out, err = run_cli(capsys, "run", str(eps), "--rate", "200", "--duration", "0.2", "--no-progress")
         assert rc == 0 and "warning" in err and "drain" in err  # overload is announced, then run
     finally:

@@ -1,7 +1,7 @@
 """KairosClient against a real MLServer (Open Inference Protocol) started by the test.
 
 MLServer runs in a subprocess on free loopback ports with a tiny numpy runtime
-(``y = 2 x + 1`` for an FP32 input ``x`` of shape ``[-1, 4]``). Skipped, with the reason,
+(``y = 2 x + 1`` for an FP32 input ``x`` of shape ``[-1, 4]``, taking 2 ms per row). Skipped, with the reason,
 when mlserver is not installed (``pip install -e ".[dev]"`` installs it).
 """
 
@@ -30,7 +30,12 @@ from kairos_sdk.errors import EndpointError  # noqa: E402
 
 MODEL = "doubler"
 
+#: the doubler sleeps this long per row, so a measured latency has a known floor
+MS_PER_ROW = 2.0
+
 RUNTIME = '''\
+import asyncio
+
 import numpy as np
 from mlserver import MLModel
 from mlserver.codecs import NumpyCodec
@@ -39,7 +44,7 @@ from mlserver.types import InferenceRequest, InferenceResponse
 
 
 class DoublerModel(MLModel):
-    """y = 2*x + 1 for one FP32 input of shape [-1, 4]."""
+    """y = 2*x + 1 for one FP32 input of shape [-1, 4], MS_PER_ROW ms per row."""
 
     async def load(self) -> bool:
         self.ready = True
@@ -51,6 +56,7 @@ class DoublerModel(MLModel):
         if len(payload.inputs) != 1 or inp.datatype != "FP32" or len(shape) != 2 or shape[1] != 4:
             raise MLServerError(f"input '{inp.name}' must be FP32 [-1, 4], got {inp.datatype} {shape}", status_code=422)
         x = NumpyCodec.decode_input(inp)
+        await asyncio.sleep(MS_PER_ROW / 1000.0 * x.shape[0])
         y = (x.astype(np.float32) * 2 + 1).astype(np.float32)
         return InferenceResponse(model_name=self.name, model_version=self.version, id=payload.id,
                                  outputs=[NumpyCodec.encode_output("y", y)])
@@ -76,7 +82,7 @@ def _write_repo(root: Path, http_port: int, grpc_port: int) -> Path:
         "outputs": [{"name": "y", "datatype": "FP32", "shape": [-1, 4]}],
         "parameters": {"version": "v1"},
     }))
-    (repo / MODEL / "kairos_test_doubler.py").write_text(RUNTIME)
+    (repo / MODEL / "kairos_test_doubler.py").write_text(RUNTIME.replace("MS_PER_ROW", repr(MS_PER_ROW)))
     return repo
 
 
@@ -187,4 +193,6 @@ async def test_measure_profile_from_mlserver(mlserver_url):
     prof = await measure_profile({"cpu.local": mlserver_url}, [1, 16], repeats=3, protocol=oip(), progress=False)
     assert prof.instance_types == ("cpu.local",) and prof.model == MODEL
     assert prof.batch_sizes("cpu.local").tolist() == [1, 16]
-    assert float(prof.latency("cpu.local", 16, q=0.5)) > 0
+    # the server sleeps 2 ms per row: no measurement is below that floor of its batch size
+    assert float(prof.latency("cpu.local", 1, q=0.0)) >= 1 * MS_PER_ROW
+    assert float(prof.latency("cpu.local", 16, q=0.0)) >= 16 * MS_PER_ROW

@@ -245,6 +245,17 @@ class _Model:
         return _Model(**{**self.__dict__, "coef": coef, "reserve": res})
 
 
+def _plus_overhead(profile: Any, mean_ms: np.ndarray, tail_ms: np.ndarray, q: float) -> tuple[np.ndarray, np.ndarray]:
+    """Service times as a query sees them: plus the profile's per-query overhead (the mean,
+    and the overhead at the QoS quantile ``q``), so a type is eligible for a batch size only
+    when its tail service time fits ``qos_ms`` minus the overhead at that quantile. A zero
+    overhead returns the arrays untouched (the plan is bit-identical)."""
+    ov = getattr(profile, "overhead", None)
+    if ov is None or ov.is_zero:
+        return mean_ms, tail_ms
+    return mean_ms + ov.mean_ms, tail_ms + ov.quantile(q)
+
+
 def _coef(mean_ms, tail_ms, eligible, headroom: Headroom, qos_ms: float) -> np.ndarray:
     rho = headroom.rho(mean_ms, tail_ms, qos_ms)
     with np.errstate(invalid="ignore"):
@@ -593,6 +604,7 @@ class Planner:
         tail = np.empty((len(names), len(sizes)))
         for k, t in enumerate(names):
             mean[k], tail[k] = self._lookup(t, sizes, q)
+        mean, tail = _plus_overhead(self.profile, mean, tail, q)
         elig_pts = tail <= self.qos_ms
         lo, hi, prob, groups = _classes(sizes, probs, elig_pts, self.max_classes)
         # per class: eligible iff every member point is; tail = worst member; mean = pmf-weighted

@@ -1,6 +1,11 @@
 """Profile estimates as policies read them: per batch size, one figure per instance type,
 looked up once and cached. The latency rule (interpolation between measured batch sizes,
-extrapolation beyond them) is :meth:`Profile.latency`'s, never a copy of it."""
+extrapolation beyond them) is :meth:`Profile.latency`'s, never a copy of it.
+
+A profile carrying a per-query overhead (:meth:`Profile.with_overhead
+<kairos_sdk.Profile.with_overhead>`) adds it here, once for every policy: the mean estimate
+gets the mean overhead, the quantile estimate the overhead at that quantile (an upper bound
+of the sum's quantile). A zero overhead adds nothing, so the numbers stay bit-identical."""
 
 from __future__ import annotations
 
@@ -28,8 +33,9 @@ class Estimates:
 
     ``row(b)`` is an :class:`Estimate` of Python floats: the mean (rounded to whole ms with
     ``round_ms``) and the latency at quantile ``q`` (the mean when ``q`` is None), both from
-    ``profile.latency(type, b, q, extrapolate=True)``. The batch sizes of the context's
-    workload are looked up at once, others on first use.
+    ``profile.latency(type, b, q, extrapolate=True)``, plus the profile's overhead (mean,
+    and at ``q``) when it has one. The batch sizes of the context's workload are looked up
+    at once, others on first use.
 
     Examples
     --------
@@ -48,6 +54,8 @@ class Estimates:
         self._q = q
         self._round_ms = round_ms
         self._cache: dict[int, Estimate] = {}
+        ov = getattr(ctx.profile, "overhead", None)
+        self._overhead = None if ov is None or ov.is_zero else (ov.mean_ms, ov.mean_ms if q is None else ov.quantile(q))
         if ctx.workload is not None:
             self._preload(np.asarray(ctx.workload.batch_sizes))
 
@@ -61,9 +69,18 @@ class Estimates:
         mean = [np.asarray(lat(t, batches, q="mean", extrapolate=True), dtype=float).tolist() for t in self._types]
         qv = mean if self._q is None else [
             np.asarray(lat(t, batches, q=self._q, extrapolate=True), dtype=float).tolist() for t in self._types]
+        if self._overhead is not None:
+            mean, qv = self._add_overhead(mean), self._add_overhead(qv, which=1)
         means = zip(*mean) if not self._round_ms else ([float(np.round(x)) for x in m] for m in zip(*mean))
         for b, m, v in zip(batches.tolist(), means, zip(*qv)):
             self._cache[int(b)] = Estimate(tuple(m), v)
+
+    def _add_overhead(self, values: list, which: int = 0) -> list:
+        """``values`` (per type: a float or a list of floats) plus the mean (``which=0``) or
+        quantile (``which=1``) overhead."""
+        assert self._overhead is not None
+        add = self._overhead[which]
+        return [[x + add for x in v] if isinstance(v, list) else v + add for v in values]
 
     def row(self, batch: int) -> Estimate:
         hit = self._cache.get(batch)
@@ -71,6 +88,8 @@ class Estimates:
             lat = self._profile.latency
             mean = [float(lat(t, batch, q="mean", extrapolate=True)) for t in self._types]
             qv = mean if self._q is None else [float(lat(t, batch, q=self._q, extrapolate=True)) for t in self._types]
+            if self._overhead is not None:
+                mean, qv = self._add_overhead(mean), self._add_overhead(qv, which=1)
             hit = Estimate(self._mean(mean), tuple(qv))
             self._cache[batch] = hit
         return hit

@@ -106,12 +106,14 @@ class Overhead:
     @classmethod
     def from_run(cls, result: Any) -> Overhead:
         """The overhead seen by a live :class:`~kairos_sdk.results.RunResult`: per served
-        query, the time on the connection beyond the server's reported compute and queue."""
+        query, the time on the connection beyond the server's reported compute (wire plus
+        the server's queue)."""
         split = breakdown(result)
-        if split is None:
-            raise ArgumentError("this run carries no per-query breakdown (a live run against servers that report "
-                                "their service time has one)")
-        wire = split["wire_ms"][np.isfinite(split["wire_ms"])]
+        if split is None or not np.isfinite(split["compute_ms"]).any():
+            raise ArgumentError("this run carries no per-query breakdown with server compute times (a live run "
+                                "against servers that report theirs in Server-Timing has one)")
+        ok = np.isfinite(split["compute_ms"])
+        wire = split["wire_ms"][ok] + split["server_queue_ms"][ok]
         return cls.from_samples(np.maximum(wire, 0.0), source=f"live run, {wire.size} queries")
 
     @classmethod
@@ -153,6 +155,19 @@ class Overhead:
             return np.zeros(int(n))
         return np.quantile(self.points_ms, rng.random(int(n)))
 
+    def quantile_of_sum(self, service_levels_ms: np.ndarray, q: float) -> np.ndarray:
+        """Quantile ``q`` of service time plus this overhead, the two independent.
+
+        ``service_levels_ms`` is ``(..., L)``: a service-time distribution given by its
+        values at the :func:`levels` ``L`` (evenly spaced quantile levels). Returns ``(...)``.
+        """
+        svc = np.asarray(service_levels_ms, dtype=float)
+        if self.is_zero:
+            return np.quantile(svc, q, axis=-1)
+        o = np.quantile(self.points_ms, levels(min(self.points_ms.size, _SUM_OVERHEAD_LEVELS)))
+        sums = (svc[..., :, None] + o).reshape(*svc.shape[:-1], -1)
+        return np.quantile(sums, q, axis=-1)
+
     # ------------------------------------------------------------------ value behaviour
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Overhead):
@@ -168,6 +183,39 @@ class Overhead:
         src = f", {self.source}" if self.source else ""
         return (f"Overhead(mean {self.mean_ms:.3g} ms, p50 {self.quantile(0.5):.3g} ms, "
                 f"p99 {self.quantile(0.99):.3g} ms, {self.points_ms.size} points{src})")
+
+
+#: Quantile levels a service-time distribution is read at to add an overhead to it, and
+#: levels of the overhead used (the sum's quantile is taken over their L x M sums).
+_SUM_SERVICE_LEVELS = 200
+_SUM_OVERHEAD_LEVELS = 50
+
+
+def levels(n: int) -> np.ndarray:
+    """``n`` evenly spaced quantile levels, the midpoints of ``n`` equal bins of [0, 1]."""
+    return (np.arange(n) + 0.5) / n
+
+
+def latency_with_overhead(profile: Any, instance: str, batch: Any, q: float | str, *,
+                          extrapolate: bool = False) -> np.ndarray:
+    """Latency of ``batch`` on ``instance`` as a query sees it: service time plus the
+    profile's overhead (:attr:`Profile.overhead <kairos_sdk.Profile.overhead>`).
+
+    ``q="mean"`` adds the mean overhead; a quantile ``q`` is the quantile of the sum of
+    two independent parts (never below the service time's quantile plus the least
+    overhead). With a zero overhead this is exactly ``profile.latency(instance, batch, q)``.
+    The one place the planner and the policies' estimates add an overhead.
+    """
+    base = np.asarray(profile.latency(instance, batch, q=q, extrapolate=extrapolate), dtype=float)
+    ov = getattr(profile, "overhead", None)
+    if ov is None or ov.is_zero:
+        return base
+    if isinstance(q, str):
+        return base + ov.mean_ms
+    b = np.asarray(batch)
+    svc = np.asarray(profile.latency(instance, b.reshape(-1, 1), q=levels(_SUM_SERVICE_LEVELS),
+                                     extrapolate=extrapolate), dtype=float)
+    return np.maximum(ov.quantile_of_sum(svc, float(q)).reshape(b.shape), base + float(ov.points_ms[0]))
 
 
 def as_overhead(value: Any, name: str = "overhead") -> Overhead:

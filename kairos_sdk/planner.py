@@ -59,6 +59,7 @@ from ._checks import (
 )
 from ._checks import percentile as check_percentile
 from .errors import InfeasibleError, PlanningError
+from .overhead import latency_with_overhead
 from .pool import Catalog, Pool
 from .profile import Profile
 from .workload import Workload
@@ -245,15 +246,23 @@ class _Model:
         return _Model(**{**self.__dict__, "coef": coef, "reserve": res})
 
 
-def _plus_overhead(profile: Any, mean_ms: np.ndarray, tail_ms: np.ndarray, q: float) -> tuple[np.ndarray, np.ndarray]:
-    """Service times as a query sees them: plus the profile's per-query overhead (the mean,
-    and the overhead at the QoS quantile ``q``), so a type is eligible for a batch size only
-    when its tail service time fits ``qos_ms`` minus the overhead at that quantile. A zero
-    overhead returns the arrays untouched (the plan is bit-identical)."""
-    ov = getattr(profile, "overhead", None)
-    if ov is None or ov.is_zero:
-        return mean_ms, tail_ms
-    return mean_ms + ov.mean_ms, tail_ms + ov.quantile(q)
+def _plus_overhead(profile: Any, names: Sequence[str], sizes: np.ndarray, mean_ms: np.ndarray, tail_ms: np.ndarray,
+                   q: float) -> np.ndarray:
+    """The per-query overhead in eligibility (the one place the planner reads it): the tail
+    latency a query sees is the quantile ``q`` of service time plus the profile's overhead
+    (:func:`~kairos_sdk.overhead.latency_with_overhead`), so a type is eligible for a batch
+    size only when that fits ``qos_ms``; the capacity uses the mean service time plus the
+    mean overhead (the caller adds it). A zero overhead returns ``tail_ms`` untouched (the
+    plan is bit-identical)."""
+    if profile.overhead.is_zero:
+        return tail_ms
+    out = tail_ms.copy()
+    for k, t in enumerate(names):
+        grid = profile.batch_sizes(t)
+        b = np.minimum(np.maximum(sizes, grid[0]), grid[-1]).astype(float)
+        seen = np.isfinite(tail_ms[k])
+        out[k, seen] = latency_with_overhead(profile, t, b[seen], q)
+    return out
 
 
 def _coef(mean_ms, tail_ms, eligible, headroom: Headroom, qos_ms: float) -> np.ndarray:
@@ -604,7 +613,8 @@ class Planner:
         tail = np.empty((len(names), len(sizes)))
         for k, t in enumerate(names):
             mean[k], tail[k] = self._lookup(t, sizes, q)
-        mean, tail = _plus_overhead(self.profile, mean, tail, q)
+        tail = _plus_overhead(self.profile, names, sizes, mean, tail, q)
+        mean = mean if self.profile.overhead.is_zero else mean + self.profile.overhead.mean_ms
         elig_pts = tail <= self.qos_ms
         lo, hi, prob, groups = _classes(sizes, probs, elig_pts, self.max_classes)
         # per class: eligible iff every member point is; tail = worst member; mean = pmf-weighted

@@ -212,6 +212,8 @@ def latency_with_overhead(profile: Any, instance: str, batch: Any, q: float | st
         return base
     if isinstance(q, str):
         return base + ov.mean_ms
+    if ov.points_ms[0] == ov.points_ms[-1]:  # a constant shifts every quantile by itself
+        return base + float(ov.points_ms[0])
     b = np.asarray(batch)
     svc = np.asarray(profile.latency(instance, b.reshape(-1, 1), q=levels(_SUM_SERVICE_LEVELS),
                                      extrapolate=extrapolate), dtype=float)

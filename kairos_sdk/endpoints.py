@@ -50,6 +50,7 @@ import numpy as np
 from aiohttp import web
 
 from ._checks import instance_of, int_in_range, non_negative_float, positive_int, probability
+from ._loop import run as run_loop
 from ._version import __version__
 from .errors import ArgumentError, KairosError, ProfileError
 from .pool import Pool
@@ -586,7 +587,7 @@ def serve_forever(
         stream.flush()
 
     with contextlib.suppress(KeyboardInterrupt):  # the signal handler normally catches it first
-        asyncio.run(serve_until_cancelled(
+        run_loop(serve_until_cancelled(
             pool, profile, announce=announce, pool_file=pool_file, host=host, port=port, model=model,
             seed=seed, time_scale=time_scale, workers=workers,
         ))

@@ -42,5 +42,14 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """``asyncio.run(coro)`` on the loop of :func:`loop_factory`."""
-    with asyncio.Runner(loop_factory=loop_factory()) as runner:
-        return runner.run(coro)
+    factory = loop_factory()
+    if factory is None:
+        return asyncio.run(coro)
+    if hasattr(asyncio, "Runner"):  # Python >= 3.11
+        with asyncio.Runner(loop_factory=factory) as runner:
+            return runner.run(coro)
+    loop = factory()  # pragma: no cover - Python 3.10
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()

@@ -9,9 +9,10 @@ client in this one.
    and the rest), and attached to the profile (``Profile.with_overhead``).
 2. The pool is planned with it (eligibility against ``qos_ms`` minus the overhead at p99).
 3. The pool is served and driven at 30 %, 70 % and 90 % of its planned rate, capped at what
-   one client process drives on this machine (estimated from the client's CPU time per query
-   in step 1; the cap and the rates it cuts are printed), and the very same queries (same
-   seed) are simulated with the same overhead.
+   one client process drives on this machine (``--cap-share`` of the core share this process
+   gets right now, divided by the client's CPU time per query measured in step 1; the cap and
+   the rates it cuts are printed), and the very same queries (same seed) are simulated with
+   the same overhead.
 
 Printed per rate: QoS attainment and p99, live and simulated, and the differences (targets:
 attainment within 2 points, p99 within 10 %), then the live run's time split. The machine's
@@ -117,6 +118,15 @@ async def live_run(model, pool, profile, workload, args, rate, seed):
         return await client.run(workload, rate=rate, n_queries=args.queries, seed=seed, progress=False)
 
 
+def cpu_share(seconds: float = 0.5) -> float:
+    """Share of one core this process gets right now (a busy loop's CPU time over wall time):
+    about 1 on an idle machine, much less when other jobs keep the cores busy."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    while time.perf_counter() - t0 < seconds:
+        pass
+    return (time.process_time() - c0) / (time.perf_counter() - t0)
+
+
 def split_line(r) -> str:
     b = breakdown(r)
     if b is None:
@@ -148,10 +158,12 @@ def main(args: argparse.Namespace) -> None:
             verdicts.append((model, float("nan"), False))
             continue
         pool = plan.pool()
-        cap = args.cap_share * 1000.0 / cpu_ms
+        share = cpu_share()
+        cap = args.cap_share * share * 1000.0 / cpu_ms
         rates = [(f, round(f * plan.predicted_qps, 1)) for f in fractions]
         cut = [f"{f:.0%} ({r:g} qps)" for f, r in rates if r > cap]
-        print(f"   planned {pool!r}, {plan.predicted_qps:.1f} qps; client CPU {cpu_ms:.2f} ms/query -> "
+        print(f"   planned {pool!r}, {plan.predicted_qps:.1f} qps; client CPU {cpu_ms:.2f} ms/query"
+              f"{' (servers included)' if args.inline else ''}, this process gets {share:.0%} of a core -> "
               f"cap {cap:.0f} qps{'; cuts ' + ', '.join(cut) if cut else ''}")
         print(f"   {'rate':>12s} {'att. live':>9s} {'att. sim':>9s} {'d (pts)':>8s} {'p99 live':>9s} "
               f"{'p99 sim':>9s} {'d p99':>7s}")
@@ -184,7 +196,8 @@ if __name__ == "__main__":
     ap.add_argument("--policy", choices=policy_names(), default="kairos")
     ap.add_argument("--repeats", type=int, default=40, help="overhead measurements per (type, batch size)")
     ap.add_argument("--cap-share", type=float, default=0.5,
-                    help="share of one core the client may use: cap = share * 1000 / client CPU ms per query")
+                    help="share of the process's core share the client may use: "
+                         "cap = cap_share * core share * 1000 / client CPU ms per query")
     ap.add_argument("--inline", action="store_true",
                     help="serve the endpoints in the client's event loop instead of a child process")
     ap.add_argument("--no-overhead", action="store_true", help="plan and simulate without the overhead (as before)")

@@ -35,6 +35,7 @@ from .errors import (
     UsageError,
     WorkloadError,
 )
+from .overhead import Overhead
 from .planner import Headroom, Plan, Planner
 from .pool import Catalog, Instance, InstanceType, Pool
 from .profile import Profile
@@ -57,6 +58,7 @@ __all__ = [
     "KairosError",
     "KairosPolicy",
     "LeastWorkPolicy",
+    "Overhead",
     "PaperPolicy",
     "Plan",
     "Planner",

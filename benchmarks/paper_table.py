@@ -13,7 +13,12 @@ service within ncf 5, rm2 350, wnd 25, mtwnd 25, dien 35 ms), allowable throughp
   failed) the queries it could only serve late; a shed query counts as a miss;
 * oracle — the best allowable throughput (KairosPolicy) over every configuration within
   budget, searched in descending order of its fluid bound until the bound falls below the
-  best found (a configuration is first screened with one run at the best rate so far);
+  best found. The search never looks at kairos_sdk's plan or result: the planner's
+  configuration is measured like any other when its turn comes. To keep it affordable a
+  configuration is first screened with one run of seed 0 at ``1 - SCREEN_MARGIN`` of the best
+  mean so far (a margin wider than the 1-4 % seed-to-seed spread) and, if it passes, measured
+  in full (all seeds) and kept when its mean is higher. kairos/oracle can exceed 1 (the
+  oracle gives the policy no plan; seeds and bisection are noisy to about 1-2 %);
 * fluid — the fluid upper bound of the best configuration (the largest over all
   configurations within budget): the queueing-free physical limit for this budget.
 
@@ -43,6 +48,10 @@ QOS_MS = {"ncf": 5.0, "rm2": 350.0, "wnd": 25.0, "mtwnd": 25.0, "dien": 35.0}
 CAPS = {"g4dn.xlarge": 5, "c5n.2xlarge": 6, "r5n.large": 17, "t3.xlarge": 15}
 PRICES = {"g4dn.xlarge": 0.526, "c5n.2xlarge": 0.432, "r5n.large": 0.149, "t3.xlarge": 0.1664}
 BUDGET = 2.5
+# The oracle screens a configuration on seed 0 at this fraction below the best mean so far:
+# wider than the seed-to-seed spread, so a configuration better on average is not dropped
+# for one unlucky seed.
+SCREEN_MARGIN = 0.05
 # The independent figures (Poisson arrivals, p99 within QoS, 20,000 queries, mean of 3
 # seeds): best homogeneous (4 x g4dn) qps, the paper's method qps, fluid bound of that config.
 INDEPENDENT = {
@@ -80,7 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     wl = Workload.deeprecsys()
     t_all = time.perf_counter()
     print(f"KAIROS evaluation at ${BUDGET}/h: {n_q} queries per trial, mean of {n_s} seed(s), "
-          f"bisection to {tol:.0%}, Poisson (exponential) arrivals, p99 within QoS\n")
+          f"bisection to {tol:.0%}, Poisson (exponential) arrivals, p99 within QoS (every column alike)")
+    print("  homogeneous: best single-type pool, best of FCFS/KairosPolicy | paper: paper_upper_bound "
+          "config, PaperPolicy | kairos_sdk: Planner.plan, KairosPolicy(plan=plan)")
+    print(f"  oracle: every config within budget by fluid bound, KairosPolicy, independent of kairos_sdk's "
+          f"answer; screened on seed 0 at {1 - SCREEN_MARGIN:.0%} of the best so far, then all seeds"
+          f"{f', at most {max_oracle} configs' if max_oracle < 10_000 else ''} | fluid: bound of the best config\n")
     rows = []
     for model in args.models:
         t0 = time.perf_counter()
@@ -123,17 +137,17 @@ def main(argv: list[str] | None = None) -> int:
         configs = [c for c in enumerate_configs(cat, BUDGET) if any(c.values())]
         scored = sorted(((planner.fluid_bound(c), c) for c in configs), key=lambda r: -r[0])
         fluid_best, fluid_cfg = scored[0]
-        best_o, best_o_cfg, tried = kairos_q, {k: v for k, v in plan.counts.items() if v}, 0
+        best_o, best_o_cfg, tried, measured = 0.0, None, 0, 0
         for fb, c in scored:
             if fb < best_o or tried >= max_oracle:
                 break
             c = {k: v for k, v in c.items() if v}
-            if c == best_o_cfg:
-                continue
             tried += 1
-            q = float(thr(c, KairosPolicy(), at_least=best_o * 1.005))
-            if q > best_o:
-                best_o, best_o_cfg = q, c
+            screen = best_o * (1.0 - SCREEN_MARGIN) if best_o > 0 else None
+            res = thr(c, KairosPolicy(), at_least=screen)
+            measured += screen is None or float(res) > 0
+            if float(res) > best_o:
+                best_o, best_o_cfg = float(res), c
         secs = time.perf_counter() - t0
         ind = INDEPENDENT[model]
         row = dict(
@@ -144,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             kairos=kairos_q, kairos_config=cfg(plan.counts), kairos_seeds=list(kq.per_seed_qps),
             kairos_shed=shed_q,
             predicted=float(plan.predicted_qps),
-            oracle=best_o, oracle_config=cfg(best_o_cfg), oracle_tried=tried,
+            oracle=best_o, oracle_config=cfg(best_o_cfg) if best_o_cfg else "-", oracle_tried=tried, oracle_measured=measured,
             fluid=float(fluid_best), fluid_config=cfg(fluid_cfg),
             independent_homogeneous=ind[0], independent_paper=ind[1], independent_fluid=ind[2],
             seconds=secs,
@@ -153,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{model}: homogeneous {row['homogeneous_config']} ({row['homogeneous_policy']}) "
               f"{row['homogeneous']:.1f} | paper {row['paper_config']} {paper_q:.1f} | kairos_sdk "
               f"{row['kairos_config']} {kairos_q:.1f} (predicted {row['predicted']:.1f}; shedding {shed_q:.1f}) | oracle "
-              f"{row['oracle_config']} {best_o:.1f} ({tried} tried) | fluid {row['fluid_config']} "
+              f"{row['oracle_config']} {best_o:.1f} ({tried} screened, {measured} in full) | fluid {row['fluid_config']} "
               f"{row['fluid']:.1f}  [{secs:.0f} s]", flush=True)
 
     print()

@@ -503,3 +503,11 @@ def paper_upper_bound(
     best = rows[0]
     return BaselineResult("paper_upper_bound", dict(best[0]), best[1], best[2], tuple(rows),
                           time.perf_counter() - t0, catalog, None)
+
+
+# ---------------------------------------------------------------------------- Ribbon (SC'21)
+# Exploration-based pool selection (Bayesian optimization over trial runs) lives in its own
+# module, kairos_sdk.ribbon; re-exported here beside the other pool-selection baselines.
+from .ribbon import RibbonResult, RibbonTrial, ribbon_max_throughput, ribbon_search, trial_queries  # noqa: E402
+
+__all__ += ["RibbonResult", "RibbonTrial", "ribbon_max_throughput", "ribbon_search", "trial_queries"]

@@ -447,7 +447,7 @@ class Plan:
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
+        """A JSON-ready dict, with the catalog's prices and caps and the units of each figure."""
         return {
             "counts": dict(self.counts),
             "cost_per_hour": self.cost_per_hour,
@@ -465,6 +465,11 @@ class Plan:
             "budget_per_hour": self.budget_per_hour,
             "target_qps": self.target_qps,
             "headroom": self.headroom,
+            "prices": {t: it.cost_per_hour for t, it in self.catalog.items()} if self.catalog is not None else {},
+            "caps": {t: it.cap for t, it in self.catalog.items()} if self.catalog is not None else {},
+            "units": {"cost_per_hour": "USD/hour", "predicted_qps": "queries/second", "qos_ms": "ms",
+                      "percentile": "%", "routing": "queries/second per type and batch class",
+                      "solve_seconds": "s"},
         }
 
     def describe(self) -> str:
@@ -889,7 +894,7 @@ class Planner:
     def predicted_qps(self, counts: Mapping[str, int] | np.ndarray) -> float:
         """Highest rate the planner's model gives a pool (the score :func:`exhaustive` uses)."""
         vec = counts if isinstance(counts, np.ndarray) else self._counts_vec(counts)
-        return route(self._model, vec)[0]
+        return float(route(self._model, vec)[0]) + 0.0
 
     def fluid_bound(self, counts: Mapping[str, int]) -> float:
         """LP maximum of the total rate of a given pool when every instance may be busy 100%
@@ -977,8 +982,8 @@ class Planner:
         plan = Plan(
             counts=counts,
             cost_per_hour=float(m.price @ vec),
-            predicted_qps=lam,
-            fluid_qps=fluid,
+            predicted_qps=float(lam) + 0.0,  # + 0.0: an LP optimum of -0.0 reads as 0.0
+            fluid_qps=float(fluid) + 0.0,
             routing=routing,
             utilization=util,
             unserved_share=float(u.sum() / lam) if lam > 0 else 0.0,

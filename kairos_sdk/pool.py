@@ -84,6 +84,9 @@ class Catalog(Mapping[str, InstanceType]):
     def from_csv(cls, path: str | Path, *, caps: Mapping[str, int] | None = None) -> Catalog:
         """Read prices from a CSV with columns ``instance,price`` (USD per hour).
 
+        An optional ``cap`` column gives the most instances of each type that may be rented
+        (empty: no cap); ``caps=`` overrides it.
+
         Examples
         --------
         >>> import tempfile, os
@@ -104,6 +107,7 @@ class Catalog(Mapping[str, InstanceType]):
             if "instance" not in fields or price_col is None:
                 raise CatalogError(f"{path}: needs columns instance and price; found {', '.join(fields) or 'none'}")
             prices: dict[str, float] = {}
+            file_caps: dict[str, int] = {}
             for line, row in enumerate(reader, start=2):
                 row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
                 name = row["instance"]
@@ -118,9 +122,16 @@ class Catalog(Mapping[str, InstanceType]):
                 if not math.isfinite(price) or price <= 0:
                     raise CatalogError(f"{path}, line {line}: price of {name} must be positive, got {row[price_col]!r}")
                 prices[name] = price
+                if row.get("cap"):
+                    try:
+                        file_caps[name] = int(row["cap"])
+                    except ValueError:
+                        raise CatalogError(f"{path}, line {line}: cap {row['cap']!r} of {name} is not a whole number") from None
+                    if file_caps[name] < 0:
+                        raise CatalogError(f"{path}, line {line}: cap of {name} must be >= 0, got {row['cap']!r}")
         if not prices:
             raise CatalogError(f"{path}: no instance types listed")
-        return cls.from_prices(prices, caps=caps)
+        return cls.from_prices(prices, caps={**file_caps, **(caps or {})})
 
     def restrict(self, names: Iterable[str]) -> Catalog:
         """Only the named types (e.g. ``profile.instance_types``); unknown names raise."""

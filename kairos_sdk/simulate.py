@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ._progress import progress_bar
 from .distribute import Dispatcher, KairosPolicy, Policy
 from .errors import SimulationError
 from .pool import Pool
@@ -352,6 +353,7 @@ def allowable_throughput(
     warmup: int = 0,
     start_qps: float | None = None,
     at_least: float | None = None,
+    progress: bool | None = None,
 ) -> ThroughputResult:
     """Highest Poisson arrival rate (qps) at which ``percentile`` % of queries meet ``qos_ms``.
 
@@ -378,6 +380,8 @@ def allowable_throughput(
     start_qps : first rate tried (default: a capacity guess from the profile).
     at_least : only answers above this matter: when the first seed fails at ``at_least``
         the search stops at once and reports 0 (one run; used by searches over many pools).
+    progress : a tqdm bar over the seeds, with the trial runs so far (default: in Jupyter or
+        when stderr is a terminal; ``False`` never, ``True`` always).
 
     Returns
     -------
@@ -404,6 +408,7 @@ def allowable_throughput(
                 warmup=int(warmup), workload=workload)
     answers: list[float] = []
     runs = 0
+    bar = progress_bar(n_seeds, progress=progress, desc=f"allowable throughput ({len(types)} instances)", unit="seed")
     for s in range(n_seeds):
         draws = _Draws(types, profile, workload, int(n_queries), seed + s)
 
@@ -419,6 +424,11 @@ def allowable_throughput(
         warm = bool(answers) and answers[-1] > 0  # start the next seed at the last answer
         start = float(at_least) if screening else (answers[-1] if warm else guess)
         answers.append(_highest_passing_rate(ok, start, passed=screening, warm=warm, rel_tol=rel_tol))
+        if bar is not None:
+            bar.set_postfix(qps=f"{answers[-1]:.4g}", runs=runs)
+            bar.update(1)
+    if bar is not None:
+        bar.close()
     return ThroughputResult(
         qps=float(np.mean(answers)), per_seed_qps=tuple(answers), rel_tol=rel_tol, n_runs=runs,
         policy=getattr(policy, "name", type(policy).__name__),

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from kairos_sdk.cli import UsageError, build_parser, main, parse_pool, read_endpoints
+from kairos_sdk.defaults import PAPER_PRICES_PER_HOUR as PRICES
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -36,7 +37,7 @@ def assert_one_line_error(rc: int, err: str, *needles: str) -> None:
 @pytest.mark.parametrize(
     "text",
     ["g4dn.xlarge=1,r5n.large=13", "g4dn.xlarge:1 r5n.large:13", "1xg4dn.xlarge+13xr5n.large",
-     "g4dn.xlarge=1, r5n.large=6, r5n.large=7"],
+     "g4dn.xlarge=1 ,  r5n.large=13"],
 )
 def test_parse_pool_forms(text):
     assert parse_pool(text) == {"g4dn.xlarge": 1, "r5n.large": 13}
@@ -82,7 +83,7 @@ def test_read_endpoints_missing_file(tmp_path: Path):
 def test_every_subcommand_has_help(capsys):
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
-    assert set(sub.choices) == {"demo", "plan", "simulate", "run", "serve-replay", "bench"}
+    assert set(sub.choices) == {"demo", "plan", "simulate", "run", "profile", "serve-replay", "bench"}
     for name in sub.choices:
         rc, out, _ = run_cli(capsys, name, "--help")
         assert rc == 0 and "usage: kairos " + name in out and "--model" in out
@@ -153,7 +154,14 @@ def test_profile_for_types_without_prices(tmp_path: Path, capsys):
 def test_plan_default_is_the_paper_setting(capsys):
     rc, out, _ = run_cli(capsys, "plan")
     assert rc == 0
-    assert "g4dn.xlarge" in out and "r5n.large" in out and "qps" in out
+    rows = {ln.split()[0]: ln.split() for ln in out.splitlines() if ln.split() and ln.split()[0] in PRICES}
+    total = next(ln.split() for ln in out.splitlines() if ln.startswith("total"))
+    # the paper's planned pool for rm2 at 2.5 USD/h (KAIROS, HPDC'23): 1 GPU and 13 r5n.large
+    assert {t: int(r[1]) for t, r in rows.items()} == {"g4dn.xlarge": 1, "r5n.large": 13}
+    for t, r in rows.items():
+        assert float(r[3]) == pytest.approx(int(r[1]) * PRICES[t], abs=1e-3)
+    assert int(total[1]) == 14 and float(total[2]) == pytest.approx(0.526 + 13 * 0.149, abs=1e-3)
+    assert float(total[3]) == pytest.approx(sum(float(r[4]) for r in rows.values()), abs=0.15)
 
 
 def test_plan_json(capsys):
@@ -192,7 +200,12 @@ def test_plan_from_csv_and_prices_files(tmp_path: Path, capsys):
 def test_simulate_one_rate(capsys):
     rc, out, _ = run_cli(capsys, "simulate", "--pool", "g4dn.xlarge=1,r5n.large=4", "--rate", "20",
                          "--n-queries", "2000", "--policy", "fcfs")
-    assert rc == 0 and "fcfs" in out and "QoS attainment" in out
+    assert rc == 0
+    row = next(ln.split() for ln in out.splitlines() if ln.startswith("fcfs"))
+    attainment, meets = float(row[4].rstrip("%")) / 100, row[6]
+    assert meets == ("yes" if attainment >= 0.99 else "no")
+    verdict = out.strip().splitlines()[-1]
+    assert verdict.startswith("meets QoS" if meets == "yes" else "MISSES QoS") and "of 2000 queries" in verdict
 
 
 def test_simulate_with_shedding_reports_what_it_gave_up(capsys):
@@ -266,14 +279,44 @@ def test_demo_bad_time_scale(capsys):
     assert_one_line_error(rc, err, "--time-scale")
 
 
-def test_bench_list_and_quick(capsys):
+def test_bench_list_one_line_per_script_marks_agree_with_the_docs(capsys):
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    scripts = sorted(p.stem for p in (root / "benchmarks").glob("*.py") if not p.name.startswith("_"))
     rc, out, _ = run_cli(capsys, "bench", "list")
-    assert rc == 0 and out.startswith("quick")
+    lines = out.splitlines()
+    assert rc == 0 and lines[0].startswith("quick ")
+    assert [ln.split()[0] for ln in lines[1:1 + len(scripts)]] == scripts
+    assert all(len(ln.split()) > 2 for ln in lines[1:1 + len(scripts)])  # each with a description
+    marked = {ln.split()[0] for ln in lines[1:1 + len(scripts)] if "[shared data]" in ln}
+    block = re.search(r"<!-- bench-data.*?-->(.*?)<!-- /bench-data -->", (root / "docs" / "benchmarks.md").read_text(), re.S)
+    assert marked and marked == set(re.findall(r"`(\w+)`", block.group(1)))
+
+
+def test_bench_quick(capsys):
     rc, out, _ = run_cli(capsys, "bench", "--n-queries", "1500")
-    assert rc == 0 and "planned" in out and "homogeneous" in out and "simulated qps" in out
+    assert rc == 0
+    rows = {ln.split()[0]: ln for ln in out.splitlines() if ln.startswith(("planned ", "homogeneous ")) and " / " not in ln}
+    assert set(rows) == {"planned", "homogeneous"}
+    cols = {k: v.split("  ") for k, v in rows.items()}
+    nums = {k: [float(x) for x in v.split()[-4:]] for k, v in rows.items()}  # USD/h, predicted, simulated, s
+    assert all(n[0] <= 2.5 for n in nums.values())
+    assert "4 x g4dn.xlarge" in cols["homogeneous"][1]  # the best homogeneous pool within 2.5 USD/h
+    ratio = next(ln for ln in out.splitlines() if ln.startswith("planned / homogeneous"))
+    assert f"{nums['planned'][2] / nums['homogeneous'][2]:.2f}x" in ratio
 
 
 def test_python_dash_m(tmp_path: Path):
     proc = subprocess.run([sys.executable, "-m", "kairos_sdk", "plan", "--budget", "oops"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "--budget" in proc.stderr
+
+
+def test_json_output_is_pure_json_in_a_fresh_process():
+    # the solver's one-time banner must not reach stdout before the JSON
+    proc = subprocess.run([sys.executable, "-m", "kairos_sdk", "plan", "--json", "--budget", "1"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["cost_per_hour"] <= 1 and doc["model"] == "rm2"

@@ -46,7 +46,7 @@ import numpy as np
 
 from ..errors import KairosError, ProtocolError
 
-try:  # optional speed-up; never required
+try:  # the optional ``fast`` extra (pip install "kairos-sdk[fast]"): same documents, faster
     import orjson as _orjson
 except ImportError:  # pragma: no cover - depends on the environment
     _orjson = None
@@ -84,16 +84,43 @@ _V2_TO_NUMPY: dict[str, Any] = {
 _NUMPY_TO_V2 = {np.dtype(v).str: k for k, v in _V2_TO_NUMPY.items() if v is not object}
 
 
+# JSON with orjson when installed, else the standard library, and the same behaviour either
+# way (tests/test_json_paths.py runs both): compact UTF-8 out, numpy arrays and scalars as plain
+# lists and numbers, NaN and infinity refused both ways. Left alone: reading a number past
+# float range (orjson refuses it, the standard library reads infinity) or an integer past 64
+# bits (orjson reads a float).
+
+
+def _jsonable(obj: Any) -> Any:
+    """numpy arrays and scalars as Python lists and numbers: the only non-JSON types written."""
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def _dumps(obj: Any) -> bytes:
     if _orjson is not None:
-        return _orjson.dumps(obj, option=_orjson.OPT_SERIALIZE_NUMPY)
-    return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode()
+        try:
+            out = _orjson.dumps(obj, default=_jsonable, option=_orjson.OPT_PASSTHROUGH_DATACLASS | _orjson.OPT_PASSTHROUGH_DATETIME)
+        except TypeError:  # what orjson refuses (non-string keys, ints past 64 bits): the stdlib decides
+            out = b"null"
+        if b"null" not in out:
+            return out
+        # orjson writes NaN and infinity as null: a body with a null is the standard library's
+        # to write, which refuses them.
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_jsonable).encode()
 
 
 def _loads(body: bytes) -> Any:
     if _orjson is not None:
         return _orjson.loads(body)
-    return json.loads(body)
+    return json.loads(body, parse_constant=_no_constant)
 
 
 def _snippet(body: bytes, n: int = 120) -> str:

@@ -36,6 +36,8 @@ Policies
     the KAIROS paper's distributor exactly as published (baseline).
 :class:`FCFSPolicy`, :class:`RoundRobinPolicy`, :class:`LeastWorkPolicy`
     simple baselines.
+:class:`DeepRecSchedPolicy`, :class:`ClockworkPolicy`
+    schemes from the literature (DeepRecSched, ISCA'20; Clockwork, OSDI'20), for comparisons.
 
 Examples
 --------
@@ -55,6 +57,8 @@ Examples
 from __future__ import annotations
 
 from .base import SHED, DispatchState, Policy, PolicyContext
+from .clockwork import ClockworkPolicy
+from .deeprecsched import DeepRecSchedPolicy, ThresholdClimber
 from .dispatcher import Dispatcher
 from .fcfs import FCFSPolicy
 from .kairos import KairosPolicy
@@ -65,6 +69,8 @@ from .registry import policy_from_name, policy_names, register_policy
 from .round_robin import RoundRobinPolicy
 
 __all__ = [
+    "ClockworkPolicy",
+    "DeepRecSchedPolicy",
     "DispatchState",
     "Dispatcher",
     "FCFSPolicy",
@@ -75,6 +81,7 @@ __all__ = [
     "PolicyContext",
     "RoundRobinPolicy",
     "SHED",
+    "ThresholdClimber",
     "min_cost_assignment",
     "policy_from_name",
     "policy_names",

@@ -56,6 +56,7 @@ class Estimates:
         self._q = q
         self._round_ms = round_ms
         self._cache: dict[int, Estimate] = {}
+        self._arrays: dict[int, np.ndarray] = {}
         ov = getattr(ctx.profile, "overhead", None)
         self._overhead = None if ov is None or ov.is_zero else ov
         if ctx.workload is not None:
@@ -100,6 +101,13 @@ class Estimates:
                 mean, qv = [v[0] for v in m2], [v[0] for v in q2]
             hit = Estimate(self._mean(mean), tuple(qv))
             self._cache[batch] = hit
+        return hit
+
+    def array(self, batch: int) -> np.ndarray:
+        """``row(batch).q_ms`` as a cached numpy array (for vectorized policies)."""
+        hit = self._arrays.get(batch)
+        if hit is None:
+            hit = self._arrays[batch] = np.asarray(self.row(batch).q_ms, dtype=float)
         return hit
 
 

@@ -12,6 +12,8 @@ from typing import Any
 
 from ..errors import SimulationError
 from .base import Policy
+from .clockwork import ClockworkPolicy
+from .deeprecsched import DeepRecSchedPolicy
 from .fcfs import FCFSPolicy
 from .kairos import KairosPolicy
 from .least_work import LeastWorkPolicy
@@ -84,5 +86,7 @@ for _name, _factory in (
     ("round-robin", RoundRobinPolicy),
     ("least-work", LeastWorkPolicy),
     ("paper", PaperPolicy),
+    ("deeprecsched", DeepRecSchedPolicy),
+    ("clockwork", ClockworkPolicy),
 ):
     register_policy(_name, _factory)

@@ -36,6 +36,7 @@ from .errors import ArgumentError, ArgumentTypeError
 __all__ = [
     "finite_float",
     "instance_of",
+    "int_at_least",
     "int_in_range",
     "non_negative_float",
     "non_negative_int",
@@ -130,6 +131,18 @@ def non_negative_int(value: Any, name: str, *, error: ErrorClass = ArgumentError
     v = _integer(value, name)
     if v < 0:
         raise error(f"{name} must be a non-negative integer, got {value!r}")
+    return v
+
+
+def int_at_least(value: Any, name: str, lo: int, *, what: str = "", error: ErrorClass = ArgumentError) -> int:
+    """An integer >= ``lo``, e.g. a window of at least two queries.
+
+    >>> int_at_least(8, "window", 2)
+    8
+    """
+    v = _integer(value, name)
+    if v < lo:
+        raise error(f"{name} must be an integer >= {lo}{what}, got {value!r}")
     return v
 
 

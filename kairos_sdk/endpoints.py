@@ -35,11 +35,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
+import ipaddress
 import json
 import math
 import signal
+import socket
 import sys
 import time
+import warnings
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -115,6 +120,13 @@ class ReplayEndpoint:
     workers : requests served at once (1 = a single-worker server; others wait in FIFO order).
     faults : :class:`Faults` to inject; can be changed while running via ``endpoint.faults``.
     instance_id : a label for reprs and metadata.
+    token : when set, every request must carry ``Authorization: Bearer <token>`` (else HTTP
+        401, the header never echoed): for a trial on a shared network.
+    max_body_bytes : largest request body accepted (HTTP 413 beyond it); default: sized from
+        the profile's largest batch size (1 KiB per row, twice the largest batch, at least
+        1 MiB).
+    keep_service_ms : how many of the latest service times ``service_ms`` keeps (bounded, so
+        a long-running server does not grow).
 
     Examples
     --------
@@ -145,6 +157,9 @@ class ReplayEndpoint:
         workers: int = 1,
         faults: Faults | None = None,
         instance_id: str | None = None,
+        token: str | None = None,
+        max_body_bytes: int | None = None,
+        keep_service_ms: int = 10_000,
     ) -> None:
         instance_of(profile, "profile", Profile)
         instance_of(instance_type, "instance_type", str)
@@ -160,6 +175,12 @@ class ReplayEndpoint:
         workers = positive_int(workers, "workers")
         if faults is not None:
             instance_of(faults, "faults", Faults)
+        self._token = _check_token(token)
+        if max_body_bytes is None:
+            largest = max(int(profile.batch_sizes(t)[-1]) for t in profile.instance_types)
+            max_body_bytes = max(1024**2, 2 * largest * 1024)
+        self.max_body_bytes = positive_int(max_body_bytes, "max_body_bytes")
+        keep_service_ms = positive_int(keep_service_ms, "keep_service_ms")
         self.profile = profile
         self.instance_type = instance_type
         self.instance_id = instance_id or instance_type
@@ -180,14 +201,16 @@ class ReplayEndpoint:
         self.n_in_service = 0
         self.max_in_service = 0
         self.busy_ms = 0.0
-        self.service_ms: list[float] = []
-        self.actual_ms: list[float] = []  #: per served request, its real service time (profile ms)
+        self.service_ms: deque[float] = deque(maxlen=keep_service_ms)  #: the latest service times (profile ms)
+        self.actual_ms: deque[float] = deque(maxlen=keep_service_ms)  #: their real service times (profile ms)
 
     # ------------------------------------------------------------------ lifecycle
     @property
     def url(self) -> str:
-        """``http://host:port`` (valid once started)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        """``http://host:port`` (valid once started); bound to all interfaces (``0.0.0.0``,
+        ``::``), the URL names this machine's host name, which other machines can connect to."""
+        host = _connectable_host(self.host)
+        host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}"
 
     @property
@@ -198,7 +221,14 @@ class ReplayEndpoint:
         """Start listening (again, on the same port after a stop or kill); returns the URL."""
         if self._runner is not None:
             return self.url
-        app = web.Application(client_max_size=64 * 1024**2)
+        if not _is_loopback(self.host):
+            warnings.warn(
+                f"replay endpoints listening on {self.host} are reachable from other machines"
+                + ("" if self._token else "; pass token=... so that only your client can use it"),
+                UserWarning, stacklevel=3,
+            )
+        middlewares = [self._check_auth] if self._token else []
+        app = web.Application(client_max_size=self.max_body_bytes, middlewares=middlewares)
         app.router.add_get("/v2/health/live", self._live)
         app.router.add_get("/v2/health/ready", self._ready)
         app.router.add_get("/v2", self._server_meta)
@@ -254,6 +284,14 @@ class ReplayEndpoint:
         await self.stop()
 
     # ------------------------------------------------------------------ handlers
+    @web.middleware
+    async def _check_auth(self, request: web.Request, handler: Callable) -> web.StreamResponse:
+        got = request.headers.get("Authorization", "")
+        want = f"Bearer {self._token}"
+        if not hmac.compare_digest(got.encode(), want.encode()):
+            return _json({"error": "missing or wrong bearer token"}, 401)
+        return await handler(request)
+
     async def _live(self, request: web.Request) -> web.Response:
         return _json({"live": True})
 
@@ -392,6 +430,31 @@ class ReplayEndpoint:
         return f"ReplayEndpoint({self.instance_id}: {self.instance_type}, model={self.model!r}, {state}, served={self.n_served}{faults})"
 
 
+def _check_token(token: Any) -> str | None:
+    if token is None:
+        return None
+    instance_of(token, "token", str)
+    if not token or any(ch.isspace() for ch in token):
+        raise ArgumentError("token must be a non-empty string without spaces")
+    return token
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _connectable_host(host: str) -> str:
+    """The host to put in URLs: the machine's name when bound to every interface."""
+    if host in ("0.0.0.0", "::", ""):
+        return socket.gethostname() or "localhost"
+    return host
+
+
 def _parse_inputs(doc: Any) -> tuple[int, np.ndarray]:
     """Batch size and per-row sums of the first input of an OIP request; ValueError if bad."""
     if not isinstance(doc, dict) or not isinstance(doc.get("inputs"), list) or not doc["inputs"]:
@@ -436,6 +499,7 @@ class ReplayPool:
     time_scale, workers, host : as for :class:`ReplayEndpoint`.
     port : 0 for free ports, else endpoint ``k`` listens on ``port + k``.
     faults : ``{instance id or index: Faults}`` to inject from the start.
+    token, max_body_bytes : as for :class:`ReplayEndpoint` (one token for every endpoint).
     """
 
     def __init__(
@@ -450,6 +514,8 @@ class ReplayPool:
         host: str = "127.0.0.1",
         port: int = 0,
         faults: Mapping[int | str, Faults] | None = None,
+        token: str | None = None,
+        max_body_bytes: int | None = None,
     ) -> None:
         instance_of(pool, "pool", Pool)
         instance_of(faults or {}, "faults", Mapping, hint=" {instance id or index: Faults}")
@@ -473,6 +539,8 @@ class ReplayPool:
                 workers=workers,
                 faults=faults.get(inst.id, faults.get(k)),
                 instance_id=inst.id,
+                token=token,
+                max_body_bytes=max_body_bytes,
             )
             for k, inst in enumerate(pool)
         )
@@ -559,12 +627,14 @@ def serve_forever(
     workers: int = 1,
     pool_file: str | Path | None = None,
     out: Any = None,
+    token: str | None = None,
 ) -> int:
     """Blocking entry point of ``kairos serve-replay``: serve until Ctrl-C or SIGTERM.
 
     Prints one line per endpoint (instance id, type, URL) to ``out`` (stdout) and, with
-    ``pool_file``, writes the pool with its endpoints as JSON (``Pool.to_dict()``). Returns
-    the exit status (0). Must not be called from inside a running event loop.
+    ``pool_file``, writes the pool with its endpoints as JSON (``Pool.to_dict()``). With
+    ``token``, every request must carry it as a bearer token. Returns the exit status (0).
+    Must not be called from inside a running event loop.
     """
     try:
         asyncio.get_running_loop()
@@ -589,6 +659,6 @@ def serve_forever(
     with contextlib.suppress(KeyboardInterrupt):  # the signal handler normally catches it first
         run_loop(serve_until_cancelled(
             pool, profile, announce=announce, pool_file=pool_file, host=host, port=port, model=model,
-            seed=seed, time_scale=time_scale, workers=workers,
+            seed=seed, time_scale=time_scale, workers=workers, token=token,
         ))
     return 0

@@ -15,6 +15,8 @@ value and ``except TypeError`` every argument of the wrong type::
     │   └── UsageError                  a bad command line (the CLI exits with status 2)
     ├── ArgumentTypeError(TypeError)    an argument of the wrong type (a str for a number, ...)
     ├── ShedError                       a query was given up: it could no longer meet QoS
+    ├── OverloadedError                 the client's queue was full (``Limits.max_pending``)
+    ├── DeadlineError(TimeoutError)     a query waited past its deadline (``Timeouts.deadline_s``)
     ├── EndpointError(ConnectionError)  an endpoint is down, refused or failed
     │   └── EndpointTimeout(TimeoutError)
     └── ProtocolError                   an endpoint answered something malformed
@@ -37,10 +39,12 @@ __all__ = [
     "ArgumentError",
     "ArgumentTypeError",
     "CatalogError",
+    "DeadlineError",
     "EndpointError",
     "EndpointTimeout",
     "InfeasibleError",
     "KairosError",
+    "OverloadedError",
     "PlanningError",
     "ProfileError",
     "ProtocolError",
@@ -94,6 +98,15 @@ class UsageError(ArgumentError):
 class ShedError(KairosError):
     """A policy that sheds load (``KairosPolicy(shed=True)``) gave the query up unserved,
     because it could no longer finish within the QoS target anywhere."""
+
+
+class OverloadedError(KairosError):
+    """The client refused a query at once: ``Limits.max_pending`` queries were already
+    waiting (bounded queueing instead of unbounded latency)."""
+
+
+class DeadlineError(KairosError, TimeoutError):
+    """A query was not sent within ``Timeouts.deadline_s`` of its submission."""
 
 
 class EndpointError(KairosError, ConnectionError):

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from ._checks import instance_of, non_negative_int, positive_float
 from .errors import CatalogError
@@ -73,7 +74,10 @@ class Catalog(Mapping[str, InstanceType]):
 
     @classmethod
     def from_prices(cls, prices: Mapping[str, float], *, caps: Mapping[str, int] | None = None) -> Catalog:
-        """Build from ``{name: USD per hour}`` and optional ``{name: cap}``."""
+        """Build from ``{name: USD per hour}`` (at least one) and optional ``{name: cap}``."""
+        instance_of(prices, "prices", Mapping, hint=" {instance type: USD per hour}")
+        if not prices:
+            raise CatalogError("prices is empty; give at least one {instance type: USD per hour}")
         caps = dict(caps or {})
         unknown = sorted(set(caps) - set(prices))
         if unknown:
@@ -280,9 +284,9 @@ class Pool:
             urls = list(endpoints)
             if len(urls) != len(self.instances):
                 raise CatalogError(f"got {len(urls)} endpoint URLs for a pool of {len(self.instances)} instances")
-        for u in urls:
-            if u is not None and not (isinstance(u, str) and u.startswith(("http://", "https://"))):
-                raise CatalogError(f"endpoint {u!r} is not an http:// or https:// URL")
+        for inst, u in zip(self.instances, urls):
+            if u is not None:
+                _check_url(inst.id, u)
         return Pool((replace(i, endpoint=u) for i, u in zip(self.instances, urls)), self.catalog)
 
     def __iter__(self) -> Iterator[Instance]:
@@ -304,11 +308,66 @@ class Pool:
 
     def _repr_html_(self) -> str:
         rows = "".join(
-            f"<tr><td>{html.escape(i.id)}</td><td>{html.escape(i.type)}</td><td>{html.escape(i.endpoint or '')}</td></tr>"
+            f"<tr><td>{html.escape(i.id)}</td><td>{html.escape(i.type)}</td><td>{html.escape(masked_url(i.endpoint or ''))}</td></tr>"
             for i in self.instances
         )
         cost = f" — ${self.cost_per_hour:.3f}/h" if self.catalog is not None else ""
         return f"<table><caption>{html.escape(self.describe())}{cost}</caption><tr><th>id</th><th>type</th><th>endpoint</th></tr>{rows}</table>"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"instances": [{"id": i.id, "type": i.type, "endpoint": i.endpoint} for i in self.instances]}
+    def to_dict(self, *, show_secrets: bool = False) -> dict[str, Any]:
+        """``{"instances": [{"id", "type", "endpoint"}, ...]}``; a password in an endpoint URL
+        is shown as ``<hidden>`` unless ``show_secrets=True`` (to write a file the client
+        reads back with its credentials)."""
+        show = (lambda u: u) if show_secrets else masked_url
+        return {"instances": [{"id": i.id, "type": i.type, "endpoint": None if i.endpoint is None else show(i.endpoint)}
+                              for i in self.instances]}
+
+
+def masked_url(url: str) -> str:
+    """``url`` with the password of its user info replaced by ``<hidden>``.
+
+    >>> masked_url("https://me:s3cret@host:8443/v2")
+    'https://me:<hidden>@host:8443/v2'
+    """
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        password = None
+        parts = None
+    if parts is None or password is None:
+        at = url.rfind("@", 0, url.find("/", url.find("//") + 2) % (len(url) + 1))
+        if at > 0 and ":" in url[url.find("//") + 2:at]:  # unparsable, but user:pw@ shaped
+            head, rest = url.split("//", 1)
+            user = rest[: rest.find(":")]
+            return f"{head}//{user}:<hidden>{url[at:]}"
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, f"{user}:<hidden>@{host}", parts.path, parts.query, parts.fragment))
+
+
+def _check_url(instance_id: str, url: Any) -> None:
+    """An endpoint URL the client can use, else a CatalogError naming the instance."""
+    if not isinstance(url, str):
+        raise CatalogError(f"instance {instance_id}: endpoint must be a URL string, got {type(url).__name__}")
+    shown = masked_url(url)
+    if not url.startswith(("http://", "https://")):
+        raise CatalogError(f"instance {instance_id}: endpoint {shown!r} is not an http:// or https:// URL")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        why = "port out of range 0..65535" if "out of range" in str(exc) else "port is not a number"
+        raise CatalogError(f"instance {instance_id}: endpoint {shown!r} has a bad port ({why})") from None
+    if not parts.hostname:
+        raise CatalogError(f"instance {instance_id}: endpoint {shown!r} has no host")
+    if port == 0:
+        raise CatalogError(f"instance {instance_id}: endpoint {shown!r} has port 0; give the port the server listens on")
+    if parts.query or parts.fragment or url.rstrip().endswith(("?", "#")):
+        raise CatalogError(
+            f"instance {instance_id}: endpoint {shown!r} has a query string or fragment; the client appends "
+            "paths (/v2/...) to the URL, so give the base URL only (pass API keys with token= or Auth(headers=...))"
+        )
+    if any(ch.isspace() for ch in url):
+        raise CatalogError(f"instance {instance_id}: endpoint {shown!r} contains whitespace")

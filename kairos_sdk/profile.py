@@ -26,13 +26,10 @@ from __future__ import annotations
 import csv
 import gzip
 import html
-import io
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, Union
 
@@ -41,54 +38,21 @@ import numpy as np
 from ._checks import instance_of, non_negative_int, positive_float, quantile
 from .errors import ArgumentTypeError, ProfileError
 from .overhead import Overhead, as_overhead
+from .profile_io import (
+    _FORMAT,
+    _builtin_docs,
+    _check_conflicts,
+    _columns_from_rows,
+    _rowname,
+    _warn_copies,
+)
+from .profile_learn import updated
+from .profile_series import LatencySeries, _bracket, _series_from_samples, _series_from_table
 
 __all__ = ["Profile", "LatencySeries"]
 
 Quantile = Union[float, str, np.ndarray]  # noqa: UP007 (runtime alias, Python 3.10)
 PathLike = Union[str, "os.PathLike[str]"]  # noqa: UP007
-
-_FORMAT = "kairos_sdk.profile/1"
-_BUILTIN_FILE = "builtin_profiles.json.gz"
-
-
-@dataclass(frozen=True, eq=False)
-class LatencySeries:
-    """Latency distribution of one instance type across batch sizes (milliseconds).
-
-    Attributes
-    ----------
-    batches : (B,) int array, strictly increasing measured batch sizes.
-    levels : (L,) float array, quantile levels from 0 to 1.
-    values : (B, L) float array, latency in ms at each level, non-decreasing per row.
-    mean_ms : (B,) float array, mean latency per batch size.
-    counts : (B,) int array, raw samples behind each row (0 when only a summary is kept).
-    """
-
-    batches: np.ndarray
-    levels: np.ndarray
-    values: np.ndarray
-    mean_ms: np.ndarray
-    counts: np.ndarray
-
-    def __post_init__(self) -> None:
-        for name in ("batches", "levels", "values", "mean_ms", "counts"):
-            getattr(self, name).setflags(write=False)
-
-
-def _bracket(grid: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index ``i`` and fraction ``f`` with ``x = grid[i] + f * (grid[i+1] - grid[i])``.
-
-    ``x`` must lie within ``[grid[0], grid[-1]]`` (or ``f`` leaves ``[0, 1]``: linear
-    extrapolation from the end segment). A one-point grid gives ``i = 0, f = 0`` with the
-    grid padded by the caller.
-    """
-    n = grid.shape[0]
-    if n == 1:
-        return np.zeros(np.shape(x), dtype=np.intp), np.zeros(np.shape(x))
-    i = np.clip(np.searchsorted(grid, x, side="right") - 1, 0, n - 2)
-    lo = grid[i]
-    f = (x - lo) / (grid[i + 1] - lo)
-    return i, f
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -130,7 +94,11 @@ class Profile:
         ``load_ms`` (summed: a query's service time is execution plus loading). An
         optional ``model`` column holds several models; pass ``model=`` to pick one. An
         optional ``sample`` column numbers repetitions; rows repeating an
-        ``(instance, batch, sample)`` with a different latency are rejected.
+        ``(instance, batch, sample)`` with a different latency are rejected. Without a
+        ``sample`` column, rows cannot be told apart from repetitions that measured the same
+        value: exact copies (same instance, batch and latency) are kept as samples, with a
+        ``UserWarning`` naming how many there are and the first one's line (a file
+        concatenated twice doubles every sample; add a ``sample`` column or remove the copies).
 
         Parameters
         ----------
@@ -156,7 +124,7 @@ class Profile:
             raise ProfileError(f"{path}: cannot read the file ({exc})") from None
         columns = _columns_from_rows(header, rows, where=str(path), first_line=2)
         return cls._from_columns(
-            columns, model=model, drop_outliers=drop_outliers, where=str(path), first_line=2,
+            columns, model=model, drop_outliers=drop_outliers, where=str(path), first_line=2, warn_copies=True,
             source=str(path),
         )
 
@@ -404,6 +372,43 @@ class Profile:
         return self.latency(instance, batch, q=u, extrapolate=extrapolate)
 
     # ------------------------------------------------------------------ export
+    def updated(
+        self,
+        observations: Any,
+        *,
+        alpha: float = 0.3,
+        min_samples: int = 30,
+    ) -> Profile:
+        """A profile that folds observed service times into this one (exponentially weighted).
+
+        Per instance type and measured batch size (each observed batch counts toward the
+        nearest measured one), the ratio ``r`` of the observed mean service time to this
+        profile's mean there scales that batch size's whole quantile row (and its mean) by
+        ``(1 - alpha) + alpha * r``. A batch size needs ``min_samples`` observations before it
+        moves; those with fewer take the type's pooled ratio (sum of observed over sum of
+        expected times) once the type as a whole has ``min_samples``, else stay as they are.
+        Repeated updates converge geometrically to what is observed; ``alpha=1`` jumps there.
+
+        Parameters
+        ----------
+        observations : ``{instance type: (batch_sizes, service_ms)}`` (two equal-length
+            arrays), or any object with such a mapping as its ``service`` attribute (an
+            :class:`~kairos_sdk.adapt.Observation`). Types this profile lacks raise
+            :class:`ProfileError`; types absent from the mapping are unchanged.
+        alpha : weight of the new observations in (0, 1].
+        min_samples : observations a batch size (or, for the fallback, a type) needs.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from kairos_sdk import Profile
+        >>> p = Profile.from_dict({"cpu": {10: [1.0, 2.0, 3.0], 20: [2.0, 4.0, 6.0]}})
+        >>> q = p.updated({"cpu": (np.full(40, 10), np.full(40, 2.4))}, alpha=1.0)
+        >>> round(float(q.latency("cpu", 10, q="mean")), 6), round(float(q.latency("cpu", 20, q="mean")), 6)
+        (2.4, 4.8)
+        """
+        return updated(self, observations, alpha=alpha, min_samples=min_samples)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; :meth:`from_json` restores the identical profile."""
         return {
@@ -530,6 +535,7 @@ class Profile:
         where: str,
         first_line: int,
         source: str | None,
+        warn_copies: bool = False,
     ) -> Profile:
         n_drop = int(drop_outliers) if isinstance(drop_outliers, bool) else non_negative_int(
             drop_outliers, "drop_outliers (a bool or a count)", error=ProfileError)
@@ -564,6 +570,8 @@ class Profile:
             b, v, r = batch_col[m], lat[m], rowno[m]
             if sample_col is not None:
                 _check_conflicts(inst, b, sample_col[m], v, r, where, first_line)
+            elif warn_copies:
+                _warn_copies(inst, b, v, r, where, first_line)
             order = np.lexsort((v, b))
             b, v = b[order], v[order]
             ub, start, cnt = np.unique(b, return_index=True, return_counts=True)
@@ -590,147 +598,3 @@ class Profile:
         }
         prof = cls.from_quantiles(tables, model=doc.get("model"), source=doc.get("source"))
         return prof if doc.get("overhead") is None else prof.with_overhead(Overhead.from_dict(doc["overhead"]))
-
-
-def _rowname(row: int, first_line: int) -> str:
-    return f"line {row}" if first_line > 0 else f"record {row}"
-
-
-def _check_conflicts(inst, b, sample, v, rows, where, first_line) -> None:
-    key = np.stack([b.astype(float), sample.astype(float)], axis=1)
-    order = np.lexsort((key[:, 1], key[:, 0]))
-    ks, vs, rs = key[order], v[order], rows[order]
-    same = np.all(ks[1:] == ks[:-1], axis=1)
-    if same.any():
-        idx = np.nonzero(same)[0]
-        for k in idx:
-            if vs[k] != vs[k + 1]:
-                raise ProfileError(
-                    f"{where}, {_rowname(rs[k + 1], first_line)}: instance {inst!r} batch {int(ks[k, 0])} "
-                    f"sample {int(ks[k, 1])} repeats {_rowname(rs[k], first_line)} with a different latency "
-                    f"({vs[k]:g} vs {vs[k + 1]:g}); remove one of the two rows"
-                )
-
-
-def _series_from_samples(batches: np.ndarray, rows: list[np.ndarray]) -> LatencySeries:
-    """Quantile table keeping every (sorted) sample at numpy's linear levels."""
-    counts = np.array([len(r) for r in rows])
-    n = int(counts.max())
-    levels = np.linspace(0.0, 1.0, n) if n > 1 else np.array([0.0, 1.0])
-    values = np.empty((len(rows), len(levels)))
-    for k, r in enumerate(rows):
-        if len(r) == len(levels):
-            values[k] = r
-        elif len(r) == 1:
-            values[k] = r[0]
-        else:  # fewer samples than the longest row: numpy quantile at the common levels
-            values[k] = np.quantile(r, levels)
-    means = np.array([r.mean() for r in rows])
-    return LatencySeries(batches.astype(np.int64), levels, values, means, counts.astype(np.int64))
-
-
-def _series_from_table(inst: str, t: Mapping[str, Any]) -> LatencySeries:
-    try:
-        b = np.asarray(t["batch"], dtype=float)
-        levels = np.asarray(t["levels"], dtype=float)
-        values = np.asarray(t["values"], dtype=float)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ProfileError(f"instance {inst!r}: quantile table needs batch, levels and values ({exc})") from None
-    if b.ndim != 1 or b.size == 0:
-        raise ProfileError(f"instance {inst!r}: batch must be a non-empty list of batch sizes")
-    if np.any(b <= 0) or np.any(b != np.round(b)) or np.any(np.diff(b) <= 0):
-        raise ProfileError(f"instance {inst!r}: batch sizes must be positive integers in increasing order")
-    if levels.ndim != 1 or levels.size < 2 or levels[0] != 0.0 or levels[-1] != 1.0 or np.any(np.diff(levels) <= 0):
-        raise ProfileError(f"instance {inst!r}: levels must increase from 0 to 1")
-    if values.shape != (b.size, levels.size):
-        raise ProfileError(
-            f"instance {inst!r}: values must have shape (len(batch), len(levels)) = ({b.size}, {levels.size}), "
-            f"got {values.shape}"
-        )
-    if not np.all(np.isfinite(values)) or np.any(values <= 0):
-        raise ProfileError(f"instance {inst!r}: latencies must be positive finite milliseconds")
-    if np.any(np.diff(values, axis=1) < 0):
-        raise ProfileError(f"instance {inst!r}: each row of values must be non-decreasing")
-    mean = t.get("mean_ms")
-    if mean is None:  # mean of the piecewise-linear inverse CDF
-        mean = np.trapezoid(values, levels, axis=1) if hasattr(np, "trapezoid") else np.trapz(values, levels, axis=1)
-    mean = np.asarray(mean, dtype=float)
-    if mean.shape != b.shape or not np.all(np.isfinite(mean)) or np.any(mean <= 0):
-        raise ProfileError(f"instance {inst!r}: mean_ms must be positive, one per batch size")
-    counts = np.asarray(t.get("counts") if t.get("counts") is not None else np.zeros(b.size), dtype=np.int64)
-    return LatencySeries(b.astype(np.int64), levels, values, mean, counts)
-
-
-def _columns_from_rows(header: list[str], rows: list[Sequence[Any]], *, where: str, first_line: int) -> dict[str, np.ndarray]:
-    """Validate and convert raw rows into typed column arrays."""
-    idx = {h: k for k, h in enumerate(header)}
-    missing = [c for c in ("instance", "batch") if c not in idx]
-    has_lat = "latency_ms" in idx
-    has_parts = "exec_ms" in idx and "load_ms" in idx
-    if not has_lat and not has_parts:
-        missing.append("latency_ms (or exec_ms and load_ms)")
-    if missing:
-        raise ProfileError(f"{where}: missing column(s) {', '.join(missing)}; found {', '.join(header) or 'none'}")
-    if not rows:
-        raise ProfileError(f"{where}: no data rows; a profile needs at least one latency sample")
-    width = len(header)
-    bad_width = [k for k, row in enumerate(rows) if len(row) != width]
-    if bad_width and first_line > 0:
-        k = bad_width[0]
-        if not any(str(c).strip() for c in rows[k]):
-            raise ProfileError(f"{where}, line {k + first_line}: empty row; remove it")
-        raise ProfileError(f"{where}, line {k + first_line}: expected {width} fields, got {len(rows[k])}")
-    fields = list(zip(*rows))
-
-    def text(name: str) -> np.ndarray:
-        col = np.char.strip(np.asarray(fields[idx[name]], dtype=str))
-        empty = col == ""
-        if empty.any():
-            k = int(np.argmax(empty))
-            raise ProfileError(f"{where}, {_rowname(k + first_line, first_line)}: {name} is empty")
-        return col
-
-    def number(name: str, label: str | None = None) -> np.ndarray:
-        raw = fields[idx[name]]
-        try:
-            return np.asarray(raw, dtype=float)
-        except (TypeError, ValueError):
-            for k, v in enumerate(raw):
-                try:
-                    float(v)
-                except (TypeError, ValueError):
-                    raise ProfileError(
-                        f"{where}, {_rowname(k + first_line, first_line)}: {label or name} {v!r} is not a number"
-                    ) from None
-            raise
-
-    cols: dict[str, np.ndarray] = {"instance": text("instance")}
-    b = number("batch")
-    bad = ~np.isfinite(b) | (b <= 0) | (b != np.round(b))
-    if bad.any():
-        k = int(np.argmax(bad))
-        raise ProfileError(
-            f"{where}, {_rowname(k + first_line, first_line)}: batch {fields[idx['batch']][k]!r} must be a positive integer"
-        )
-    cols["batch"] = b.astype(np.int64)
-    if has_lat:
-        cols["latency_ms"] = number("latency_ms")
-    else:
-        cols["latency_ms"] = number("exec_ms") + number("load_ms")
-    if "model" in idx:
-        cols["model"] = text("model")
-    if "sample" in idx:
-        s = number("sample")
-        if np.any(s != np.round(s)):
-            k = int(np.argmax(s != np.round(s)))
-            raise ProfileError(f"{where}, {_rowname(k + first_line, first_line)}: sample {fields[idx['sample']][k]!r} is not an integer")
-        cols["sample"] = s.astype(np.int64)
-    return cols
-
-
-@lru_cache(maxsize=1)
-def _builtin_docs() -> dict[str, Any]:
-    ref = resources.files("kairos_sdk") / "data" / _BUILTIN_FILE
-    with ref.open("rb") as fh, gzip.open(io.BytesIO(fh.read()), "rt") as gz:
-        doc = json.load(gz)
-    return doc["profiles"]

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["RunResult", "ThroughputResult"]
+__all__ = ["DynamicResult", "RunResult", "ThroughputResult"]
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -86,6 +86,26 @@ class RunResult:
     def n_shed(self) -> int:
         """Failed queries that a load-shedding policy gave up (reason ``"shed: ..."``)."""
         return sum(1 for _, why in self.failures if why.startswith("shed:"))
+
+    @property
+    def failures_by_kind(self) -> dict[str, int]:
+        """``{failure kind: queries}``, e.g. ``{"overloaded": 12, "deadline": 3}`` (the kinds
+        of :class:`~kairos_sdk.client.QueryFailed`; a reason's text before its first colon)."""
+        out: dict[str, int] = {}
+        for _, why in self.failures:
+            kind = why.split(":", 1)[0]
+            out[kind] = out.get(kind, 0) + 1
+        return dict(sorted(out.items()))
+
+    @property
+    def n_overloaded(self) -> int:
+        """Failed queries refused at once because the client's queue was full (``Limits.max_pending``)."""
+        return self.failures_by_kind.get("overloaded", 0)
+
+    @property
+    def n_deadline(self) -> int:
+        """Failed queries not sent within their deadline (``Timeouts.deadline_s``)."""
+        return self.failures_by_kind.get("deadline", 0)
 
     @property
     def qos_attainment(self) -> float:
@@ -260,3 +280,117 @@ class ThroughputResult:
 
     def __format__(self, spec: str) -> str:
         return format(self.qps, spec)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class DynamicResult:
+    """What a run with a changing pool produced (:func:`~kairos_sdk.dynamic.simulate_dynamic`):
+    every query, every instance's life, the pool over time and the controller's decisions.
+
+    Attributes
+    ----------
+    run : the per-query :class:`RunResult` (instances are the simulator's slots).
+    lifetimes : ``(instance id, type, start_s, end_s)`` of every instance rented, from the
+        start of provisioning to its release.
+    prices_per_hour : USD per hour of each type.
+    window_s : length of the QoS windows.
+    timeline_s : times of the controller's observations; ``observed_rate_qps`` the rate it
+        saw; ``live_counts`` / ``provisioning_counts`` per type at those times.
+    decisions : what the controller (or the script) decided, in order.
+    controller : its class name (``"static"`` without one).
+    """
+
+    run: RunResult
+    lifetimes: tuple[tuple[str, str, float, float], ...]
+    prices_per_hour: dict[str, float]
+    window_s: float
+    timeline_s: np.ndarray
+    observed_rate_qps: np.ndarray
+    live_counts: dict[str, np.ndarray]
+    provisioning_counts: dict[str, np.ndarray]
+    decisions: tuple[Any, ...] = ()
+    controller: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def cost_usd(self) -> float:
+        """USD over the run: each instance's lifetime (hours) times its type's price."""
+        return float(sum(self.cost_by_type.values()))
+
+    @property
+    def cost_by_type(self) -> dict[str, float]:
+        out = {t: 0.0 for t in self.prices_per_hour}
+        for _, t, start, end in self.lifetimes:
+            out[t] += (end - start) / 3600.0 * self.prices_per_hour[t]
+        return out
+
+    def cost_over_time(self, times_s: Sequence[float] | np.ndarray) -> np.ndarray:
+        """Cumulative USD spent by each of ``times_s``."""
+        t = np.asarray(times_s, dtype=float)
+        out = np.zeros_like(t)
+        for _, typ, start, end in self.lifetimes:
+            out += np.clip(np.minimum(t, end) - start, 0.0, None) / 3600.0 * self.prices_per_hour[typ]
+        return out
+
+    def windows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(start_s, n_queries, attainment)`` per window of ``window_s`` by arrival time;
+        windows without arrivals are left out. Failed queries count as misses."""
+        r = self.run
+        idx = np.floor(r.arrival_ms / (1000.0 * self.window_s)).astype(np.int64)
+        ok = np.nan_to_num(r.latencies_ms, nan=np.inf) <= r.qos_ms
+        n = np.bincount(idx, minlength=1) if idx.size else np.zeros(0, dtype=np.int64)
+        good = np.bincount(idx, weights=ok.astype(float), minlength=len(n)) if idx.size else np.zeros(0)
+        keep = n > 0
+        starts = np.flatnonzero(keep) * self.window_s
+        return starts.astype(float), n[keep], good[keep] / n[keep]
+
+    @property
+    def windows_meeting_qos(self) -> float:
+        """Share of windows where at least ``percentile`` % of queries met ``qos_ms``."""
+        _, _, att = self.windows()
+        return float(np.mean(att >= self.run.percentile / 100.0 - 1e-12)) if att.size else float("nan")
+
+    @property
+    def n_scale_actions(self) -> int:
+        """Decisions that changed the target counts (re-provisioning a lost instance is not one)."""
+        return sum(1 for d in self.decisions if dict(d.counts) != dict(d.previous))
+
+    def summary(self) -> dict[str, float]:
+        return {
+            "cost_usd": self.cost_usd,
+            "windows_meeting_qos": self.windows_meeting_qos,
+            "qos_attainment": self.run.qos_attainment,
+            "scale_actions": self.n_scale_actions,
+            "queries": self.run.n_queries,
+            "failed": self.run.n_failed,
+        }
+
+    def __repr__(self) -> str:
+        return (f"DynamicResult({self.controller}, {self.run.n_queries} queries, ${self.cost_usd:.4g}, "
+                f"{self.windows_meeting_qos:.1%} of {self.window_s:g} s windows meet QoS, "
+                f"{self.n_scale_actions} scale actions, {self.run.n_failed} failed)")
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.4g}</td></tr>" for k, v in self.summary().items())
+        return f"<table><caption>{html.escape(repr(self))}</caption>{rows}</table>"
+
+    def plot(self, axes=None, *, time_unit_s: float = 3600.0, time_label: str = "hours"):
+        """Rate, instances by type and cumulative cost over time (three stacked axes);
+        returns the axes."""
+        import matplotlib.pyplot as plt
+
+        if axes is None:
+            _, axes = plt.subplots(3, 1, figsize=(8, 7), sharex=True)
+        x = self.timeline_s / time_unit_s
+        axes[0].plot(x, self.observed_rate_qps, lw=0.8)
+        axes[0].set_ylabel("rate (qps)")
+        for t, c in self.live_counts.items():
+            if np.any(c):
+                axes[1].step(x, c, where="post", label=t)
+        axes[1].set_ylabel("instances")
+        axes[1].legend(fontsize="small", loc="upper left")
+        axes[2].plot(x, self.cost_over_time(self.timeline_s))
+        axes[2].set_ylabel("cost (USD)")
+        axes[2].set_xlabel(f"time ({time_label})")
+        axes[0].set_title(repr(self), fontsize="small")
+        return axes

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from ._checks import instance_of, non_negative_int, positive_float, positive_int
+from ._checks import percentile as check_percentile
 from ._progress import progress_bar
 from .distribute import Dispatcher, KairosPolicy, Policy
 from .errors import SimulationError
@@ -36,33 +38,25 @@ def _check_sim_args(pool: Any, profile: Profile, workload: Workload, qos_ms: flo
         types = Pool.from_counts(pool).types
     else:
         raise SimulationError(f"pool must be a Pool or a {{type: count}} mapping, got {type(pool).__name__}")
-    if not isinstance(profile, Profile):
-        raise SimulationError(f"profile must be a Profile, got {type(profile).__name__}")
-    if not isinstance(workload, Workload):
-        raise SimulationError(f"workload must be a Workload, got {type(workload).__name__}")
+    instance_of(profile, "profile", Profile)
+    instance_of(workload, "workload", Workload)
     missing = sorted(set(types) - set(profile.instance_types))
     if missing:
         raise SimulationError(
             f"pool types {', '.join(missing)} have no latency profile; the profile covers "
             f"{', '.join(profile.instance_types)}"
         )
-    if isinstance(qos_ms, bool) or not isinstance(qos_ms, (int, float)) or not math.isfinite(qos_ms) or qos_ms <= 0:
-        raise SimulationError(f"qos_ms must be a positive number of milliseconds, got {qos_ms!r}")
-    if not isinstance(percentile, (int, float)) or not (0 < percentile <= 100):
-        raise SimulationError(f"percentile must be in (0, 100], got {percentile!r}")
-    if isinstance(n_queries, bool) or not isinstance(n_queries, (int, np.integer)) or n_queries < 1:
-        raise SimulationError(f"n_queries must be a positive integer, got {n_queries!r}")
-    if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or not (0 <= warmup < n_queries):
-        raise SimulationError(f"warmup must be an integer in [0, n_queries), got {warmup!r}")
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise SimulationError(f"concurrency must be a positive integer, got {concurrency!r}")
+    positive_float(qos_ms, "qos_ms", unit="milliseconds", error=SimulationError)
+    check_percentile(percentile, error=SimulationError)
+    n_queries = positive_int(n_queries, "n_queries", error=SimulationError)
+    if non_negative_int(warmup, "warmup", error=SimulationError) >= n_queries:
+        raise SimulationError(f"warmup must be an integer in [0, n_queries), got {warmup!r} with n_queries={n_queries}")
+    positive_int(concurrency, "concurrency", error=SimulationError)
     return types
 
 
 def _check_rate(rate: Any) -> float:
-    if isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating)) or not math.isfinite(rate) or rate <= 0:
-        raise SimulationError(f"rate must be a positive number of queries per second, got {rate!r}")
-    return float(rate)
+    return positive_float(rate, "rate", unit="queries per second", error=SimulationError)
 
 
 _UNIT_RATE_QPS = 1000.0  #: the rate the draws are made at (1 ms mean gap), then scaled
@@ -398,8 +392,7 @@ def allowable_throughput(
     True
     """
     types = _check_sim_args(pool, profile, workload, qos_ms, percentile, n_queries, warmup, concurrency)
-    if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or n_seeds < 1:
-        raise SimulationError(f"n_seeds must be a positive integer, got {n_seeds!r}")
+    positive_int(n_seeds, "n_seeds", error=SimulationError)
     if not (0.0 < rel_tol < 1.0):
         raise SimulationError(f"rel_tol must be in (0, 1), got {rel_tol!r}")
     policy = KairosPolicy() if policy is None else policy

@@ -257,6 +257,30 @@ def test_serve_replay_then_run(tmp_path: Path, capsys):
         proc.wait(timeout=10)
 
 
+def test_serve_replay_with_a_token_serves_only_runs_that_carry_it(tmp_path: Path, capsys, monkeypatch):
+    monkeypatch.delenv("KAIROS_TOKEN", raising=False)
+    eps = tmp_path / "eps.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kairos_sdk", "serve-replay", "--pool", "r5n.large=1", "--token", "s3cret",
+         "--write", str(eps), "--for-seconds", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (eps.exists() and eps.stat().st_size > 0) and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stdout.read()
+            time.sleep(0.1)
+        rc, _, err = run_cli(capsys, "run", str(eps), "--rate", "5", "--duration", "0.5", "--max-batch", "100")
+        assert rc == 2 and "401" in err and "s3cret" not in err
+        rc, out, _ = run_cli(capsys, "run", str(eps), "--rate", "5", "--duration", "0.5", "--max-batch", "100",
+                             "--token", "s3cret", "--json")
+        doc = json.loads(out[out.index("{"):])
+        assert rc == 0 and doc["failed"] == 0 and doc["n_queries"] >= 1
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def test_run_against_dead_endpoints_is_one_line(tmp_path: Path, capsys):
     eps = tmp_path / "eps.csv"
     eps.write_text("type,url\nr5n.large,http://127.0.0.1:9\n")

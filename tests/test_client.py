@@ -335,9 +335,11 @@ async def test_tls_verification_is_on_by_default(tmp_path, unused_tcp_port):
     await web.TCPSite(runner, "127.0.0.1", unused_tcp_port, ssl_context=ctx).start()
     try:
         pool = Pool.from_counts({"g4dn.xlarge": 1}).with_endpoints([f"https://127.0.0.1:{unused_tcp_port}"])
-        with pytest.raises(EndpointError, match="TLS failed.*verify="):
+        with pytest.raises(EndpointError, match="TLS failed.*verify=") as info:
             async with client(pool):
                 pass
+        assert "certificate verification failed" in str(info.value)  # not an errno's words
+        assert "operation not permitted" not in str(info.value)
         async with client(pool, token=Auth(verify=str(cert))) as c:  # trust the test CA explicitly
             assert (await c.check_endpoints()) == {"g4dn.xlarge-0": None}
         async with client(pool, token=Auth(verify=False)) as c:
@@ -443,8 +445,9 @@ def test_a_plain_keyword_and_its_settings_object_configure_the_same_client():
         (lambda: Timeouts(ready_s=0), "ready_s must be a positive"),
         (lambda: Timeouts(unavailable_s=float("nan")), "unavailable_timeout_s"),
         (lambda: Timeouts(wait_ready_s=-0.5), "wait_ready_s must be a non-negative"),
-        (lambda: Timeouts(check_ready="most"), "check_ready must be 'all', 'any' or 'skip'"),
-        (lambda: Limits(concurrency=True), "concurrency must be a positive integer"),
+        (lambda: Timeouts(check_ready="most"), "check_ready must be one of 'all', 'any', 'skip'"),
+        (lambda: Limits(concurrency=True), "concurrency must be an integer, got True"),
+        (lambda: Limits(concurrency=0), "concurrency must be a positive integer"),
         (lambda: Limits(max_connections=0), "max_connections must be a positive integer"),
         (lambda: Auth(token=""), "token must be a non-empty string"),
     ],

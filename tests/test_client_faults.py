@@ -288,3 +288,54 @@ async def test_probe_readmits_an_endpoint_that_rejects_the_synthetic_test_query(
                 break
             await asyncio.sleep(0.01)
         assert c.available["g4dn.xlarge-0"] is True
+
+
+# ---------------------------------------------------------------------------- bounded waiting
+async def test_max_pending_refuses_new_queries_at_once_and_the_run_counts_them():
+    from kairos_sdk.client import Limits
+    from kairos_sdk.errors import OverloadedError
+
+    async with ReplayPool(Pool.from_counts({"r5n.large": 1}), RM2, model="rm2", time_scale=0.05) as live, \
+            client(live.pool, concurrency=Limits(1, max_pending=2)) as c:
+        futs = [c.submit(batch_size=500) for _ in range(6)]  # 1 in flight, 2 waiting, 3 refused
+        refused = [f.result() for f in futs if f.done()]
+        assert len(refused) == 3
+        assert all(isinstance(r, QueryFailed) and r.kind == "overloaded" for r in refused)
+        assert isinstance(refused[0].error, OverloadedError) and "max_pending=2" in refused[0].reason
+        ends = await asyncio.wait_for(asyncio.gather(*futs), HANG_GUARD_S)
+        assert sum(isinstance(r, Reply) for r in ends) == 3
+        res = await run(c, 60, rate=200)
+        assert res.n_overloaded > 0
+        assert res.n_overloaded + (res.n_queries - res.n_failed) == 60
+        assert res.failures_by_kind == {"overloaded": res.n_overloaded}
+        assert_nothing_left(c)
+
+
+async def test_a_query_not_sent_within_its_deadline_fails_as_deadline():
+    from kairos_sdk.errors import DeadlineError
+
+    async with ReplayPool(Pool.from_counts({"r5n.large": 1}), RM2, model="rm2", time_scale=0.05) as live, \
+            client(live.pool, timeout_s=Timeouts(deadline_s=0.05)) as c:
+        live[0].faults = Faults(extra_delay_ms=300)  # the first query holds the only instance
+        futs = [c.submit(batch_size=10) for _ in range(3)]
+        ends = await asyncio.wait_for(asyncio.gather(*futs), HANG_GUARD_S)
+        assert isinstance(ends[0], Reply)  # sent in time: a deadline never cuts a request short
+        assert [getattr(r, "kind", None) for r in ends[1:]] == ["deadline", "deadline"]
+        assert isinstance(ends[1].error, DeadlineError) and "Timeouts.deadline_s" in ends[1].reason
+        assert_nothing_left_or_stale(c)
+
+
+async def test_a_garbling_last_endpoint_is_not_ejected_and_queries_fail_as_protocol():
+    async with ReplayPool(Pool.from_counts({"g4dn.xlarge": 1}), RM2, model="rm2", time_scale=0.05,
+                          faults={0: Faults(malformed=True)}) as live, client(live.pool) as c:
+        res = await c.submit(batch_size=10)
+        assert isinstance(res, QueryFailed) and res.kind == "protocol" and res.attempts == 3
+        assert c.available == {"g4dn.xlarge-0": True}  # the only host is never ejected for garbling
+        assert c.n_outstanding == 0
+
+
+def assert_nothing_left_or_stale(c: KairosClient) -> None:
+    """Nothing outstanding; ended queries may still wait in the dispatcher's queue, to be
+    dropped at its next decision."""
+    assert c.n_outstanding == 0
+    assert c._dispatcher.n_active == len(c._stale)

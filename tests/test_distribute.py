@@ -4,10 +4,19 @@ The matching solvers and the Moore–Hodgson schedule on their own: tests/test_m
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
-from kairos_sdk import KairosError, Profile, SimulationError, Workload, allowable_throughput
+from kairos_sdk import (
+    ArgumentTypeError,
+    KairosError,
+    Profile,
+    SimulationError,
+    Workload,
+    allowable_throughput,
+)
 from kairos_sdk.distribute import (
     SHED,
     Dispatcher,
@@ -249,23 +258,52 @@ def test_kairos_rescues_a_given_up_query_on_an_idle_cpu_that_still_likely_fits()
     assert run(rescue_q=None) == ([], [])
 
 
-def test_kairos_rejects_bad_settings():
-    with pytest.raises(KairosError, match="feasible_q"):
-        KairosPolicy(feasible_q=1.5)
-    with pytest.raises(KairosError, match="method"):
-        KairosPolicy(method="simplex")
-    with pytest.raises(KairosError, match="window"):
-        KairosPolicy(window=0)
-    with pytest.raises(KairosError, match="weighting"):
-        KairosPolicy(weighting="price")
-    with pytest.raises(KairosError, match="laxity_weight"):
-        KairosPolicy(laxity_weight=-1)
-    with pytest.raises(KairosError, match="set_aside"):
-        KairosPolicy(set_aside="never")
-    with pytest.raises(KairosError, match="rescue_q"):
-        KairosPolicy(rescue_q=1.0)
-    with pytest.raises(KairosError, match="shed"):
-        KairosPolicy(shed="yes")
+@pytest.mark.parametrize("kwargs, shown", [
+    ({"feasible_q": 1.5}, "1.5"), ({"feasible_q": 0}, "0"), ({"feasible_q": float("nan")}, "nan"),
+    ({"method": "simplex"}, "'simplex'"), ({"weighting": "price"}, "'price'"), ({"set_aside": "never"}, "'never'"),
+    ({"window": 0}, "0"), ({"window": 1}, "1"),
+    ({"laxity_weight": -1}, "-1"), ({"laxity_weight": float("inf")}, "inf"),
+    ({"short_job_weight": -0.1}, "-0.1"), ({"risky_cost": -5.0}, "-5.0"),
+    ({"rescue_q": 1.0}, "1.0"), ({"rescue_q": 0.0}, "0.0"), ({"weights": {"cpu": -1}}, "-1"),
+])
+def test_kairos_rejects_bad_setting_values_naming_them(kwargs, shown):
+    (name,) = kwargs
+    with pytest.raises(SimulationError, match=name) as err:
+        KairosPolicy(**kwargs)
+    assert isinstance(err.value, ValueError)
+    assert re.search(rf"got {re.escape(shown)}(:|$)", str(err.value))  # the bad value is shown
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"feasible_q": "0.9"}, "feasible_q"), ({"laxity_weight": None}, "laxity_weight"),
+    ({"short_job_weight": "0"}, "short_job_weight"), ({"risky_cost": "high"}, "risky_cost"),
+    ({"window": 2.5}, "window"), ({"window": True}, "window"), ({"rescue_q": "0.8"}, "rescue_q"),
+    ({"shed": "yes"}, "shed"), ({"shed": 1}, "shed"), ({"weights": [("cpu", 1.0)]}, "weights"),
+    ({"weights": {"cpu": "2"}}, "weights"), ({"workload": {10: 1.0}}, "workload"),
+])
+def test_kairos_rejects_setting_types_with_a_type_error(kwargs, name):
+    with pytest.raises(ArgumentTypeError, match=name) as err:
+        KairosPolicy(**kwargs)
+    assert isinstance(err.value, TypeError) and isinstance(err.value, KairosError)
+
+
+def test_kairos_settings_at_their_bounds_are_accepted_and_normalised():
+    p = KairosPolicy(feasible_q=1, laxity_weight=0, short_job_weight=np.float64(0.0), risky_cost=None,
+                     window=2.0, rescue_q=None, weights={}, workload=Workload.deeprecsys())
+    assert (p.feasible_q, p.laxity_weight, p.window, p.weights) == (1.0, 0.0, 2, None)
+    assert type(p.feasible_q) is float and type(p.window) is int
+    assert KairosPolicy(window=None, rescue_q=0.999, weights={"cpu": 0}).weights == {"cpu": 0.0}
+
+
+@pytest.mark.parametrize("kwargs, error, name", [
+    ({"safeguard": 1.5}, SimulationError, "safeguard"), ({"safeguard": -0.01}, SimulationError, "safeguard"),
+    ({"penalty_close": -1}, SimulationError, "penalty_close"), ({"penalty_miss": float("nan")}, SimulationError, "penalty_miss"),
+    ({"window_factor": 0}, SimulationError, "window_factor"), ({"window_factor": 1.5}, ArgumentTypeError, "window_factor"),
+    ({"penalty_miss": "1000"}, ArgumentTypeError, "penalty_miss"),
+])
+def test_paper_policy_rejects_bad_settings(kwargs, error, name):
+    with pytest.raises(error, match=name):
+        PaperPolicy(**kwargs)
 
 
 # ---------------------------------------------------------------------------- shedding
@@ -398,7 +436,7 @@ def test_paper_policy_window_is_2n(rm2):
 def test_dispatcher_rejects_bad_policy_and_inputs(rm2):
     with pytest.raises(SimulationError, match="prepare"):
         Dispatcher(object(), ["g4dn.xlarge"], rm2, qos_ms=350)  # type: ignore[arg-type]
-    with pytest.raises(KairosError, match="no latency profile"):
+    with pytest.raises(SimulationError, match="no latency profile"):
         Dispatcher(FCFSPolicy(), ["p3.2xlarge"], rm2, qos_ms=350)
     with pytest.raises(SimulationError, match="qos_ms"):
         Dispatcher(FCFSPolicy(), ["g4dn.xlarge"], rm2, qos_ms=0)
@@ -406,6 +444,39 @@ def test_dispatcher_rejects_bad_policy_and_inputs(rm2):
         Dispatcher(FCFSPolicy(), ["g4dn.xlarge"], rm2, qos_ms=350, concurrency=0)
     with pytest.raises(SimulationError, match="at least one instance"):
         Dispatcher(FCFSPolicy(), [], rm2, qos_ms=350)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"qos_ms": -1.0}, SimulationError, "qos_ms must be a positive number"),
+    ({"qos_ms": float("nan")}, SimulationError, "qos_ms"), ({"qos_ms": -float("inf")}, SimulationError, "qos_ms"),
+    ({"qos_ms": "350"}, ArgumentTypeError, "qos_ms"),
+    ({"percentile": 0.99}, SimulationError, "percentile is in percent, got 0.99: did you mean 99"),
+    ({"percentile": 101}, SimulationError, "percentile"),
+    ({"percentile": "99"}, ArgumentTypeError, "percentile"),
+    ({"concurrency": 2.5}, ArgumentTypeError, "concurrency"),
+    ({"concurrency": True}, ArgumentTypeError, "concurrency"),
+    ({"concurrency": -3}, SimulationError, "concurrency must be a positive integer, got -3"),
+    ({"workload": "deeprecsys"}, ArgumentTypeError, "workload"),
+])
+def test_dispatcher_names_the_bad_argument_and_its_value(rm2, kwargs, error, match):
+    args = {"qos_ms": 350, **kwargs}
+    with pytest.raises(error, match=match):
+        Dispatcher(FCFSPolicy(), ["g4dn.xlarge"], rm2, **args)
+
+
+def test_dispatcher_needs_a_profile(rm2):
+    with pytest.raises(ArgumentTypeError, match="profile must be a kairos_sdk.Profile"):
+        Dispatcher(FCFSPolicy(), ["g4dn.xlarge"], {"g4dn.xlarge": {}}, qos_ms=350)  # type: ignore[arg-type]
+    d = Dispatcher(FCFSPolicy(), ["g4dn.xlarge"], rm2, qos_ms=np.float32(350), percentile=99.9, concurrency=2.0)
+    assert (d.ctx.qos_ms, d.ctx.percentile, d.ctx.concurrency) == (350.0, 99.9, 2)
+    assert type(d.ctx.concurrency) is int
+    assert Dispatcher(FCFSPolicy(), ["g4dn.xlarge"], rm2, qos_ms=float("inf")).ctx.qos_ms == float("inf")  # no target
+
+
+def test_matching_method_is_checked_even_for_an_empty_matrix():
+    for cost in (np.ones((2, 2)), np.zeros((0, 3))):
+        with pytest.raises(SimulationError, match="method must be one of 'assignment', 'networkx', got 'simplex'"):
+            min_cost_assignment(cost, method="simplex")
 
 
 class _Twice:
@@ -598,8 +669,14 @@ def test_policy_registry_rejects_unknown_names_and_takes_new_ones():
     with pytest.raises(ValueError, match="unknown policy 'fifo'.*kairos-shed, fcfs") as err:
         policy_from_name("fifo")
     assert isinstance(err.value, KairosError)
-    with pytest.raises(KairosError, match="non-empty string"):
+    with pytest.raises(SimulationError, match="non-empty string"):
         register_policy("", FCFSPolicy)
+    with pytest.raises(ArgumentTypeError, match="name must be a str"):
+        register_policy(3, FCFSPolicy)  # type: ignore[arg-type]
+    with pytest.raises(ArgumentTypeError, match="must be callable"):
+        register_policy("fcfs-2", FCFSPolicy())  # type: ignore[arg-type]
+    with pytest.raises(ArgumentTypeError, match="name must be a str"):
+        policy_from_name(None)  # type: ignore[arg-type]
     try:
         register_policy("kairos-speed", lambda **kw: KairosPolicy(weighting="speed", **kw))
         assert policy_names()[-1] == "kairos-speed"

@@ -310,3 +310,59 @@ def test_replay_outputs_are_row_sums():
 
 if os.name == "nt":  # pragma: no cover
     pytestmark = pytest.mark.skip("replay endpoint tests use POSIX signals")
+
+
+# ---------------------------------------------------------------------------- for trials on a LAN
+async def test_a_token_is_required_when_set_and_never_echoed():
+    from kairos_sdk.client import Auth, KairosClient, OpenInferenceProtocol
+
+    async with ReplayEndpoint(RM2, "g4dn.xlarge", model="rm2", time_scale=0, token="lan-secret-42") as ep:
+        async with aiohttp.ClientSession() as s:
+            for headers in ({}, {"Authorization": "Bearer wrong"}):
+                async with s.post(f"{ep.url}/v2/models/rm2/infer", json=infer_body(2), headers=headers) as r:
+                    assert r.status == 401
+                    assert "lan-secret-42" not in await r.text()
+                async with s.get(f"{ep.url}/v2/health/ready", headers=headers) as r:
+                    assert r.status == 401
+        pool = Pool.from_counts({"g4dn.xlarge": 1}).with_endpoints([ep.url])
+        async with KairosClient(pool, protocol=OpenInferenceProtocol("rm2"), token=Auth(token="lan-secret-42")) as c:
+            assert (await c.infer(batch_size=3)).output.shape == (3, 1)
+    assert ep.n_served == 1
+
+
+async def test_the_request_body_limit_is_sized_from_the_profile():
+    ep = ReplayEndpoint(RM2, "g4dn.xlarge", model="rm2", time_scale=0)
+    largest = max(int(RM2.batch_sizes(t)[-1]) for t in RM2.instance_types)
+    assert ep.max_body_bytes < 64 * 1024**2
+    assert ep.max_body_bytes >= 2 * largest * 1024  # a full largest batch of wide rows fits
+    small = ReplayEndpoint(RM2, "g4dn.xlarge", model="rm2", time_scale=0, max_body_bytes=4096)
+    async with small, aiohttp.ClientSession() as s:
+        async with s.post(f"{small.url}/v2/models/rm2/infer", json=infer_body(2000)) as r:
+            assert r.status == 413
+        async with s.post(f"{small.url}/v2/models/rm2/infer", json=infer_body(10)) as r:
+            assert r.status == 200
+
+
+async def test_the_service_time_record_is_bounded():
+    async with ReplayEndpoint(RM2, "g4dn.xlarge", model="rm2", time_scale=0, keep_service_ms=5) as ep, \
+            aiohttp.ClientSession() as s:
+        for _ in range(12):
+            async with s.post(f"{ep.url}/v2/models/rm2/infer", json=infer_body(4)) as r:
+                assert r.status == 200
+    assert ep.n_served == 12 and len(ep.service_ms) == 5
+
+
+async def test_binding_to_every_interface_warns_and_gives_a_connectable_url():
+    import socket
+
+    with pytest.warns(UserWarning, match="reachable from other machines.*token="):
+        async with ReplayEndpoint(RM2, "g4dn.xlarge", model="rm2", time_scale=0, host="0.0.0.0") as ep:
+            assert ep.url == f"http://{socket.gethostname()}:{ep.port}"
+            assert "0.0.0.0" not in ep.url
+
+
+def test_a_token_must_be_a_plain_string():
+    with pytest.raises(ArgumentError, match="token"):
+        ReplayEndpoint(RM2, "g4dn.xlarge", token="has space")
+    with pytest.raises(ArgumentTypeError, match="token"):
+        ReplayEndpoint(RM2, "g4dn.xlarge", token=123)

@@ -247,7 +247,7 @@ async def test_measure_profile_splits_compute_from_overhead():
         whole = await measure_profile(urls, [10, 100], repeats=4, protocol=OpenInferenceProtocol("ncf"), progress=False,
                                       split_overhead=False)
         # per endpoint: one warm-up request, then the 4 x 2 measured ones of the first call
-        actual = {ep.instance_type: np.asarray(ep.actual_ms[1:9]) for ep in replay.endpoints}
+        actual = {ep.instance_type: np.asarray(list(ep.actual_ms)[1:9]) for ep in replay.endpoints}
     assert not split.overhead.is_zero and split.overhead.quantile(0.0) >= 0.0
     assert split.overhead.points_ms.size == 16
     assert whole.overhead.is_zero

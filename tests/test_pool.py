@@ -136,3 +136,19 @@ def test_builtin_default_prices_match_the_shared_price_list(kairos_data):
     shared = Catalog.from_csv(kairos_data / "prices.csv")
     for name, price in defaults.PAPER_PRICES_PER_HOUR.items():
         assert shared[name].cost_per_hour == price
+
+
+# ---------------------------------------------------------------------------- catalog gaps
+@pytest.mark.parametrize("cap", [float("nan"), float("inf"), -1, 2.5])
+def test_a_bad_cap_is_a_kairos_error_naming_the_type(cap):
+    from kairos_sdk.errors import KairosError
+
+    with pytest.raises(KairosError, match="cap of g4dn.xlarge"):
+        Catalog.from_prices({"g4dn.xlarge": 0.5}, caps={"g4dn.xlarge": cap})
+
+
+def test_an_empty_price_list_is_refused():
+    from kairos_sdk.errors import CatalogError
+
+    with pytest.raises(CatalogError, match="prices is empty"):
+        Catalog.from_prices({})

@@ -296,3 +296,12 @@ def test_json_validation(tmp_path):
         Profile.from_json(json.dumps(doc))
     with pytest.raises(ProfileError, match="file not found"):
         Profile.from_json(tmp_path / "missing.json")
+
+
+# ---------------------------------------------------------------------------- duplicate rows
+def test_exact_duplicate_rows_without_a_sample_column_are_kept_with_a_warning(tmp_path):
+    p = tmp_path / "dup.csv"
+    p.write_text("instance,batch,latency_ms\na,10,1.0\na,10,1.0\na,10,4.0\n")
+    with pytest.warns(UserWarning, match=r"1 row\(s\) of instance 'a' repeat .*add one, or remove copied rows"):
+        prof = Profile.from_csv(p)
+    assert prof.latency("a", 10, q=0.5) == pytest.approx(1.0)  # the copy counts: median of 1, 1, 4

@@ -241,7 +241,7 @@ def test_simulate_rejects_wrong_objects(rm2):
         simulate({"p3.2xlarge": 1}, rm2, Workload.deeprecsys(), rate=10, qos_ms=350)
     with pytest.raises(SimulationError, match="pool"):
         simulate(["g4dn.xlarge"], rm2, Workload.deeprecsys(), rate=10, qos_ms=350)  # type: ignore[arg-type]
-    with pytest.raises(SimulationError, match="workload"):
+    with pytest.raises(TypeError, match="workload must be a kairos_sdk.Workload"):  # ArgumentTypeError
         simulate({"g4dn.xlarge": 1}, rm2, [10, 20], rate=10, qos_ms=350)  # type: ignore[arg-type]
     with pytest.raises(SimulationError, match="policy"):
         simulate({"g4dn.xlarge": 1}, rm2, Workload.deeprecsys(), object(), rate=10, qos_ms=350)  # type: ignore[arg-type]

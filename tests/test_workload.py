@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kairos_sdk import Workload, WorkloadError
+from kairos_sdk import ArgumentTypeError, Workload, WorkloadError
 
 
 def _generate_like_the_paper(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -131,7 +131,15 @@ def test_arrivals_are_the_same_queries_at_every_rate(seed, rate, n, timed):
     np.testing.assert_array_equal(t_old, t)
 
 
-@pytest.mark.parametrize("rate", [0, -1.0, float("nan"), True, "5"])
+@pytest.mark.parametrize("rate", [0, -1.0, float("nan"), float("inf")])
 def test_arrivals_rejects_a_bad_rate(rate):
     with pytest.raises(WorkloadError, match="rate_qps must be a positive"):
         Workload.deeprecsys().arrivals(5, rate, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("rate", [True, "5", None])
+def test_arrivals_rejects_a_rate_of_the_wrong_type(rate):
+    with pytest.raises(ArgumentTypeError, match="rate_qps must be a number"):
+        Workload.deeprecsys().arrivals(5, rate, np.random.default_rng(0))
+    with pytest.raises(ArgumentTypeError, match="rate must be a number"):
+        Workload.deeprecsys().sample(5, rate=rate, rng=np.random.default_rng(0))

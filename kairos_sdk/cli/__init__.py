@@ -25,6 +25,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import KairosError
+from ..ray.cli import add_ray_parser
 from . import bench, demo, plan, profiling, run, serve_replay, simulate
 from .args import Parser, UsageError, parse_pool, read_endpoints
 from .common import POLICIES, PROG, version
@@ -49,6 +50,7 @@ def build_parser() -> Parser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for verb in VERBS:
         verb.add_parser(sub)
+    add_ray_parser(sub)  # the [ray] extra's verbs; Ray itself is imported only when they run
     return p
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 
 from .args import positive
@@ -34,6 +35,9 @@ def add_parser(sub) -> None:
     q.add_argument("--time-scale", type=positive(float, "--time-scale"), default=1.0, metavar="X",
                    help="real seconds per profile second (below 1: faster than real time; give 'kairos run' "
                         "the same value)")
+    q.add_argument("--token", metavar="TOKEN",
+                   help="require 'Authorization: Bearer TOKEN' on every request (default: $KAIROS_TOKEN if set; "
+                        "pass the same --token to 'kairos run')")
     q.add_argument("--write", metavar="FILE", help="also write the endpoints as JSON for 'kairos run FILE'")
     q.add_argument("--for-seconds", type=positive(float, "--for-seconds"), metavar="S",
                    help="stop after S seconds instead of waiting for Ctrl-C")
@@ -46,7 +50,8 @@ def cmd(args: argparse.Namespace) -> int:
 
     s, pool, how = setup_with_pool(args)
     print(f"kairos serve-replay — serving {how}; {pool!r}, {s.describe()}", flush=True)
-    options = dict(host=args.host, port=args.port, model=s.model, seed=args.seed, time_scale=args.time_scale)
+    options = dict(host=args.host, port=args.port, model=s.model, seed=args.seed, time_scale=args.time_scale,
+                   token=args.token or os.environ.get("KAIROS_TOKEN") or None)
 
     async def serve() -> None:
         task = serve_until_cancelled(pool, s.profile, announce=_announce(s.model, args), pool_file=args.write,

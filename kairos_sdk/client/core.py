@@ -43,12 +43,15 @@ from typing import Any
 import aiohttp
 import numpy as np
 
+from .._checks import instance_of, int_in_range, positive_float
+from .._checks import percentile as check_percentile
 from ..distribute import Dispatcher, FCFSPolicy, KairosPolicy, Policy
-from ..errors import EndpointError, KairosError
-from ..pool import Pool
+from ..errors import ArgumentError, ArgumentTypeError, EndpointError, KairosError, ProtocolError
+from ..pool import Pool, _check_url
 from ..profile import Profile
 from ..results import RunResult
 from ..workload import Workload
+from .guard import _PolicyGuard
 from .health import _Health
 from .protocols import InferenceProtocol, ModelMetadata
 from .queries import _Queries
@@ -56,7 +59,7 @@ from .replies import QueryFailed, Reply, _Query
 from .retry import RetryPolicy
 from .runs import _check_run_args, _Runs, draw_queries
 from .settings import Auth, Limits, Timeouts, as_auth, as_limits, as_timeouts
-from .transport import AttemptError, Transport, display_url
+from .transport import AttemptError, Transport, display_url, redact, url_secrets
 
 __all__ = ["KairosClient", "QueryFailed", "Reply"]
 
@@ -75,38 +78,46 @@ def _default_policy(profile_given: bool) -> Policy:
 def _check_client_args(pool: Any, protocol: Any, policy: Any, profile: Any, qos_ms: Any, percentile: Any,
                        time_scale: Any, retry: Any) -> None:
     """The constructor's argument checks (settings objects check their own values)."""
-    if not isinstance(pool, Pool):
-        raise KairosError(f"pool must be a kairos_sdk.Pool, got {type(pool).__name__}")
+    instance_of(pool, "pool", Pool)
     missing = [i.id for i in pool if not i.endpoint]
     if missing:
-        raise KairosError(
+        raise ArgumentError(
             f"instance(s) {', '.join(missing)} have no endpoint URL; use pool.with_endpoints([...]) "
             "or kairos_sdk.endpoints.serve_pool(pool, profile)"
         )
-    if not isinstance(protocol, InferenceProtocol):
-        raise KairosError(
-            f"protocol must be an InferenceProtocol such as OpenInferenceProtocol('model'), got {type(protocol).__name__}"
-        )
+    for inst in pool:
+        _check_url(inst.id, inst.endpoint)
+    instance_of(protocol, "protocol", InferenceProtocol, hint=" such as OpenInferenceProtocol('model')")
     if isinstance(policy, type):
-        raise KairosError(f"policy must be an instance, e.g. {policy.__name__}(), not the class")
-    if policy is not None and not isinstance(policy, Policy):
-        raise KairosError(f"policy must implement prepare() and decide(), got {type(policy).__name__}")
-    if profile is not None and not isinstance(profile, Profile):
-        raise KairosError(f"profile must be a kairos_sdk.Profile, got {type(profile).__name__}")
+        raise ArgumentTypeError(f"policy must be an instance, e.g. {policy.__name__}(), not the class")
+    if policy is not None:
+        instance_of(policy, "policy", Policy, hint=" (with prepare() and decide())")
     if profile is not None:
+        instance_of(profile, "profile", Profile)
         unknown = sorted(set(pool.types) - set(profile.instance_types))
         if unknown:
-            raise KairosError(
+            raise ArgumentError(
                 f"the profile has no latencies for {', '.join(unknown)}; it covers {', '.join(profile.instance_types)}"
             )
-    if qos_ms is not None and not (isinstance(qos_ms, (int, float)) and math.isfinite(qos_ms) and qos_ms > 0):
-        raise KairosError(f"qos_ms must be a positive number of milliseconds, got {qos_ms!r}")
-    if not (isinstance(percentile, (int, float)) and 0 < percentile <= 100):
-        raise KairosError(f"percentile must be in (0, 100], got {percentile!r}")
-    if isinstance(time_scale, bool) or not isinstance(time_scale, (int, float)) or not (time_scale > 0) or not math.isfinite(time_scale):
-        raise KairosError(f"time_scale must be a positive number (real ms per profile ms), got {time_scale!r}")
-    if retry is not None and not isinstance(retry, RetryPolicy):
-        raise KairosError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
+    if qos_ms is not None:
+        positive_float(qos_ms, "qos_ms", unit="milliseconds")
+    check_percentile(percentile)
+    positive_float(time_scale, "time_scale", unit="real ms per profile ms")
+    if retry is not None:
+        instance_of(retry, "retry", RetryPolicy)
+
+
+def _check_auth_conflict(pool: Pool, auth: Auth) -> None:
+    """A URL's user:password becomes an Authorization header too: it cannot go with a token
+    or an explicit Authorization header."""
+    if "authorization" not in {k.lower() for k in auth.all_headers()}:
+        return
+    for inst in pool:
+        if url_secrets(inst.endpoint or ""):
+            raise ArgumentError(
+                f"instance {inst.id}: its endpoint URL carries a user:password and the client has a token (or an "
+                "Authorization header) too; use one of them: drop the password from the URL or the token"
+            )
 
 
 class KairosClient(_Queries, _Health, _Runs):
@@ -174,9 +185,14 @@ class KairosClient(_Queries, _Health, _Runs):
         self.timeouts = as_timeouts(timeout_s)
         self.retry = retry if retry is not None else RetryPolicy()
         auth = as_auth(token)
+        _check_auth_conflict(pool, auth)
         self._transport = Transport(headers=auth.all_headers(), verify=auth.verify,
                                     limit=self.limits.connections_for(len(pool)))
         self._rng = random.Random(self.retry.seed)
+        secrets = set(self._transport.secrets)
+        for inst in pool:
+            secrets.update(url_secrets(inst.endpoint or ""))
+        self._secrets = tuple(sorted(secrets, key=len, reverse=True))
         self._setup_state()
 
     def _setup_state(self) -> None:
@@ -190,8 +206,14 @@ class KairosClient(_Queries, _Health, _Runs):
         self._state = "new"
         self._loop: asyncio.AbstractEventLoop | None = None
         self._t0 = time.perf_counter()
-        # queries (see queries.py)
+        # queries (see queries.py and guard.py)
         self._dispatcher: Dispatcher | None = None
+        self._stale: set[int] = set()  # ended while in the dispatcher's queue, not yet dropped there
+        self._stranded: set[int] = set()  # pending past Timeouts.hold_s with an instance out
+        self._stranded_failed: set[int] = set()  # given up by the guard (after_hold="fail")
+        self._n_served_after_hold = 0  # stranded queries the guard sent on anyway (served late)
+        self._hold_timer: asyncio.TimerHandle | None = None
+        self._out_since: float | None = None  # perf_counter() when an instance last left rotation
         self._queries: dict[int, _Query] = {}
         self._ids = itertools.count()
         self._body_cache: dict[int, bytes] = {}
@@ -209,6 +231,7 @@ class KairosClient(_Queries, _Health, _Runs):
         self._busy_real_s = np.zeros(n)
         self._served = np.zeros(n, dtype=np.int64)
         self._failed_attempts = np.zeros(n, dtype=np.int64)
+        self._consecutive = np.zeros(n, dtype=np.int64)  # failed attempts in a row (outlier ejection)
 
     # ------------------------------------------------------------------ settings, read-only
     @property
@@ -255,8 +278,11 @@ class KairosClient(_Queries, _Health, _Runs):
         """A dispatcher over the pool, preparing the policy with the simulator's context
         (``workload`` included); instances out of rotation stay out."""
         profile = self.profile if self.profile is not None else _flat_profile(self.pool.types)
-        d = Dispatcher(self.policy, self.pool.types, profile, qos_ms=self.qos_ms, percentile=self.percentile,
+        guard = _PolicyGuard(self.policy, self)
+        d = Dispatcher(guard, self.pool.types, profile, qos_ms=self.qos_ms, percentile=self.percentile,
                        concurrency=self.concurrency, plan=self.plan, workload=workload)
+        guard.dispatcher = d
+        self._stale.clear()  # the queries a new dispatcher holds are all live
         for i, up in enumerate(self._available):
             if not up:
                 d.set_available(i, False)
@@ -293,6 +319,9 @@ class KairosClient(_Queries, _Health, _Runs):
             self._down_timer.cancel()
         if self._idle_timer is not None:
             self._idle_timer.cancel()
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+            self._hold_timer = None
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         await self._transport.close()
@@ -338,7 +367,7 @@ class KairosClient(_Queries, _Health, _Runs):
         if req is None:
             raise KairosError(f"{type(self.protocol).__name__} has no metadata call")
         try:
-            resp = await self._transport.send(req, self._labels[i], self._ready_timeout)
+            resp = await self._transport.send(req, self._labels[i], self._ready_timeout, "Timeouts.ready_s")
         except AttemptError as exc:
             raise exc.error from None
         if resp.status != 200:
@@ -436,6 +465,23 @@ class KairosClient(_Queries, _Health, _Runs):
         )
 
     # ------------------------------------------------------------------ internals
+    def _redact(self, text: str) -> str:
+        """``text`` without the client's secrets (token, secret header values, URL passwords)."""
+        return redact(text, self._secrets)
+
+    def _redacted(self, err: KairosError) -> KairosError:
+        """``err``, or the same kind of error with its message redacted."""
+        text = str(err)
+        clean = self._redact(text)
+        if clean == text:
+            return err
+        if isinstance(err, (EndpointError, ProtocolError)):
+            return type(err)(clean, endpoint=err.endpoint)
+        try:
+            return type(err)(clean)
+        except TypeError:  # pragma: no cover - a subclass with another signature
+            return KairosError(clean)
+
     def _policy_name(self) -> str:
         return str(getattr(self.policy, "name", type(self.policy).__name__))
 
@@ -461,7 +507,5 @@ class KairosClient(_Queries, _Health, _Runs):
             for i, inst in enumerate(self.pool):
                 if inst.id == instance:
                     return i
-            raise KairosError(f"no instance {instance!r} in the pool; ids: {', '.join(i.id for i in self.pool)}")
-        if isinstance(instance, bool) or not isinstance(instance, (int, np.integer)) or not 0 <= instance < len(self.pool):
-            raise KairosError(f"instance must be an id or an index in 0..{len(self.pool) - 1}, got {instance!r}")
-        return int(instance)
+            raise ArgumentError(f"no instance {instance!r} in the pool; ids: {', '.join(i.id for i in self.pool)}")
+        return int_in_range(instance, "instance", 0, len(self.pool) - 1, what=" (or an instance id)")

@@ -48,6 +48,9 @@ class _Health:
         self._available[i] = False
         self._n_available -= 1
         self._dispatcher.set_available(i, False)
+        if self._out_since is None:
+            self._out_since = time.perf_counter()
+        self._arm_hold_timer()
         label = self._labels[i]
         log.warning("%s out of rotation: %s", label, reason.removeprefix(label + ": ").removeprefix(label + " "))
         if i not in self._probes:
@@ -68,9 +71,47 @@ class _Health:
         if self._down_timer is not None:
             self._down_timer.cancel()
             self._down_timer = None
+        self._consecutive[i] = 0
         self._dispatcher.set_available(i, True)
         log.info("%s back in rotation", self._labels[i])
+        if self._n_available == len(self.pool):  # every instance back: nothing is stranded
+            self._out_since = None
+            self._stranded.clear()
+            if self._hold_timer is not None:
+                self._hold_timer.cancel()
+                self._hold_timer = None
         self._pump()
+
+    # ------------------------------------------------------------------ stranded queries
+    def _arm_hold_timer(self) -> None:
+        """While an instance is out of rotation, look for stranded queries every quarter of
+        ``Timeouts.hold_s``."""
+        if self._hold_timer is None and self._state == "open" and self._out_since is not None:
+            assert self._loop is not None
+            self._hold_timer = self._loop.call_later(max(self.timeouts.hold_s / 4.0, 0.005), self._hold_tick)
+
+    def _hold_tick(self) -> None:
+        """Mark the queries pending for ``hold_s`` since the later of their queueing and the
+        outage's start as stranded, and let the guard (guard.py) serve or fail them."""
+        self._hold_timer = None
+        if self._state != "open" or self._out_since is None:
+            return
+        now = time.perf_counter()
+        since, hold = self._out_since, self.timeouts.hold_s
+        new = [q.qid for q in self._queries.values()
+               if q.queued and q.state == "pending" and q.qid not in self._stranded
+               and now - max(q.waiting_since, since) >= hold]
+        if new:
+            self._stranded.update(new)
+            self._pump()
+        self._arm_hold_timer()
+
+    def _stranded_error(self, q: _Query) -> EndpointError:
+        out = ", ".join(self._labels[i] for i, up in enumerate(self._available) if not up)
+        return EndpointError(
+            f"query {q.qid} (batch {q.batch}) unavailable: the policy held it for {self.timeouts.hold_s:g} s "
+            f"(Timeouts.hold_s) waiting for an instance out of rotation ({out or 'none now'}) while others sat idle"
+        )
 
     async def _probe(self, i: int) -> None:
         failures = 0
@@ -90,6 +131,10 @@ class _Health:
                 del self._probes[i]
 
     async def _canary_reason(self, i: int) -> str | None:
+        reason = await self._canary_reason_raw(i)
+        return None if reason is None else self._redact(reason)
+
+    async def _canary_reason_raw(self, i: int) -> str | None:
         """One small real query (batch 1, synthetic inputs): an endpoint whose readiness
         calls answer but whose inference is stuck, failing (5xx) or malformed stays out. A 4xx
         counts as healthy: the server answered promptly, it just disliked the synthetic input."""
@@ -117,7 +162,8 @@ class _Health:
         )
 
     def _unavailable_error(self, q: _Query | None = None) -> EndpointError:
-        last = "; ".join(f"{self._labels[i]}: {e}" for i, e in enumerate(self._last_error) if e)
+        last = "; ".join(f"{self._labels[i]}: {e.removeprefix(self._labels[i] + ': ')}"
+                         for i, e in enumerate(self._last_error) if e)
         before = ""
         if q is not None and q.errors:
             before = f" after {q.attempts} failed attempt{'s' if q.attempts != 1 else ''}"
@@ -138,12 +184,12 @@ class _Health:
     async def _ready_reason(self, i: int) -> str | None:
         for req in self.protocol.ready_requests(self._urls[i]):
             try:
-                resp = await self._transport.send(req, self._labels[i], self._ready_timeout)
+                resp = await self._transport.send(req, self._labels[i], self._ready_timeout, "Timeouts.ready_s")
             except AttemptError as exc:
-                return str(exc.error).removeprefix(self._labels[i] + ": ")
+                return self._redact(str(exc.error).removeprefix(self._labels[i] + ": "))
             reason = self.protocol.check_ready(resp)
             if reason is not None:
-                return f"{req.method} {urlsplit(req.url).path} answered {reason}"
+                return self._redact(f"{req.method} {urlsplit(req.url).path} answered {reason}")
         return None
 
     async def _initial_readiness(self) -> list[str | None]:

@@ -24,7 +24,8 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..errors import KairosError
+from .._checks import non_negative_int, positive_int
+from ..errors import ArgumentError
 from ..overhead import Overhead
 from ..pool import Instance, Pool
 from ..profile import Profile
@@ -80,7 +81,7 @@ async def measure_profile(
     Profile
         ready for the :class:`~kairos_sdk.planner.Planner` (model name from the protocol).
     """
-    instances, sizes = _check_profiling_args(endpoints_by_type, batch_sizes, repeats, warmup)
+    instances, sizes, repeats, warmup = _check_profiling_args(endpoints_by_type, batch_sizes, repeats, warmup)
     pool = Pool(instances)
 
     work = _deal_work(instances, sizes, repeats)
@@ -128,27 +129,23 @@ def _split_profile(records: list[dict[str, Any]], timings: list[tuple[float, flo
 
 
 def _check_profiling_args(endpoints_by_type: Any, batch_sizes: Any, repeats: Any,
-                          warmup: Any) -> tuple[list[Instance], list[int]]:
-    """The instances to measure (one per URL) and the sorted distinct batch sizes."""
+                          warmup: Any) -> tuple[list[Instance], list[int], int, int]:
+    """The instances to measure (one per URL), the sorted distinct batch sizes, repeats and warmup."""
     if not isinstance(endpoints_by_type, Mapping) or not endpoints_by_type:
-        raise KairosError("endpoints_by_type must be a non-empty {instance type: URL or [URLs]}")
+        raise ArgumentError("endpoints_by_type must be a non-empty {instance type: URL or [URLs]}")
     instances = []
     for t, urls in endpoints_by_type.items():
         url_list = [urls] if isinstance(urls, str) else list(urls)
         if not url_list:
-            raise KairosError(f"instance type {t!r} has no endpoint URL")
+            raise ArgumentError(f"instance type {t!r} has no endpoint URL")
         instances.extend(Instance(f"{t}-{k}", str(t), u) for k, u in enumerate(url_list))
     try:
         sizes = sorted({int(b) for b in batch_sizes})
     except (TypeError, ValueError):
-        raise KairosError(f"batch_sizes must be positive integers, got {batch_sizes!r}") from None
+        raise ArgumentError(f"batch_sizes must be positive integers, got {batch_sizes!r}") from None
     if not sizes or sizes[0] < 1:
-        raise KairosError(f"batch_sizes must be a non-empty list of positive integers, got {batch_sizes!r}")
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise KairosError(f"repeats must be a positive integer, got {repeats!r}")
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-        raise KairosError(f"warmup must be a non-negative integer, got {warmup!r}")
-    return instances, sizes
+        raise ArgumentError(f"batch_sizes must be a non-empty list of positive integers, got {batch_sizes!r}")
+    return instances, sizes, positive_int(repeats, "repeats"), non_negative_int(warmup, "warmup")
 
 
 def _deal_work(instances: list[Instance], sizes: list[int], repeats: int) -> list[list[int]]:

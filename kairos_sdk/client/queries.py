@@ -20,7 +20,16 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import EndpointError, KairosError, ProtocolError, ShedError
+from .._checks import positive_int
+from ..errors import (
+    ArgumentError,
+    DeadlineError,
+    EndpointError,
+    KairosError,
+    OverloadedError,
+    ProtocolError,
+    ShedError,
+)
 from .protocols import HttpRequest, HttpResponse
 from .replies import QueryFailed, Reply, _Query, server_timing
 from .transport import AttemptError
@@ -53,32 +62,51 @@ class _Queries:
     # ------------------------------------------------------------------ submission
     def _submit_query(self, inputs: Any, batch_size: int | None, arrival_ms: float | None = None) -> _Query:
         self._check_open()
-        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
-            raise KairosError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if batch_size is not None:
+            batch_size = positive_int(batch_size, "batch_size")
         if inputs is None:
             if batch_size is None:
-                raise KairosError("give inputs, or batch_size= for synthetic inputs")
+                raise ArgumentError("give inputs, or batch_size= for synthetic inputs")
             body = self._body_for_batch(int(batch_size))
         else:
             body = self.protocol.encode_inputs(inputs)
             if batch_size is None:
                 batch_size = self.protocol.batch_size(inputs)
                 if batch_size < 1:
-                    raise KairosError("inputs have an empty batch dimension; send at least one row")
+                    raise ArgumentError("inputs have an empty batch dimension; send at least one row")
         return self._submit_body(body, int(batch_size), arrival_ms)
 
     def _submit_body(self, body: bytes, batch: int, arrival_ms: float | None) -> _Query:
         assert self._loop is not None and self._dispatcher is not None
         now = self._now()
         q = _Query(next(self._ids), batch, body, now if arrival_ms is None else arrival_ms, self._loop.create_future())
+        waiting = len(self._queries) - self._n_inflight
         self._queries[q.qid] = q
         q.future.add_done_callback(lambda f, q=q: f.cancelled() and self._abandon(q, "cancelled", "query future cancelled"))
         if self._down_expired():
             self._finish_failed(q, "unavailable", self._unavailable_error(), now=now)
             return q
+        limit = self.limits.max_pending
+        if limit is not None and waiting >= limit:
+            err = OverloadedError(f"query {q.qid} (batch {batch}) refused: {waiting} queries are already waiting "
+                                  f"(Limits.max_pending={limit})")
+            self._finish_failed(q, "overloaded", err, now=now)
+            return q
+        if self.timeouts.deadline_s is not None:
+            q.deadline = self._loop.call_later(self.timeouts.deadline_s, self._deadline_passed, q)
+        q.queued, q.waiting_since = True, time.perf_counter()
         self._dispatcher.submit(q.qid, batch, q.arrival_ms)
         self._pump(now)
         return q
+
+    def _deadline_passed(self, q: _Query) -> None:
+        q.deadline = None
+        if q.state not in ("pending", "backoff") or self._state != "open":
+            return
+        tried = f" after {q.attempts} failed attempt{'s' if q.attempts != 1 else ''}" if q.attempts else ""
+        err = DeadlineError(f"query {q.qid} (batch {q.batch}) was not sent within its deadline of "
+                            f"{self.timeouts.deadline_s:g} s (Timeouts.deadline_s){tried}")
+        self._finish_failed(q, "deadline", err, now=self._now())
 
     # ------------------------------------------------------------------ dispatching and attempts
     def _pump(self, now: float | None = None) -> None:
@@ -104,15 +132,23 @@ class _Queries:
             q = self._queries.get(qid)
             if q is None or q.state != "pending":
                 d.finish_on(i, qid)  # ended while pending (cancelled / unavailable)
+                self._stale.discard(qid)
                 stale = True
                 continue
             self._start_attempt(q, i)
         for qid in d.take_shed():
             q = self._queries.get(qid)
             if q is not None and q.state == "pending":
-                err = ShedError(f"query {qid} (batch {q.batch}) shed after {now - q.arrival_ms:.1f} ms: it could "
-                                f"no longer meet the {self.qos_ms:g} ms QoS target")
-                self._finish_failed(q, "shed", err, now=now)
+                q.queued = False  # out of the dispatcher already
+                if qid in self._stranded_failed:
+                    self._stranded_failed.discard(qid)
+                    self._finish_failed(q, "unavailable", self._stranded_error(q), now=now)
+                else:
+                    err = ShedError(f"query {qid} (batch {q.batch}) shed after {now - q.arrival_ms:.1f} ms: it could "
+                                    f"no longer meet the {self.qos_ms:g} ms QoS target")
+                    self._finish_failed(q, "shed", err, now=now)
+            self._stale.discard(qid)
+            self._stranded_failed.discard(qid)
         return stale
 
     def _arm_idle_recheck(self) -> None:
@@ -139,6 +175,8 @@ class _Queries:
     def _start_attempt(self, q: _Query, i: int) -> None:
         assert self._loop is not None
         q.state = "running"
+        q.queued = False
+        self._stranded.discard(q.qid)
         q.disp_instance = i
         q.attempts += 1
         q.tried.append(i)
@@ -173,6 +211,7 @@ class _Queries:
         if err is None:
             assert outputs is not None
             self._served[i] += 1
+            self._consecutive[i] = 0
             self._release(q)
             inst = self.pool[i]
             self._resolve(q, Reply(outputs, inst.id, inst.type, i, now - q.arrival_ms, q.attempts, q.qid, q.batch))
@@ -199,18 +238,24 @@ class _Queries:
             return None, "protocol", err
 
     def _status_error(self, resp: HttpResponse) -> tuple[str, KairosError]:
-        detail = self.protocol.error_detail(resp.body)
+        detail = self._redact(self.protocol.error_detail(resp.body) or "")
         detail = f": {detail}" if detail else ""
         if resp.status >= 500:
             return "server_error", EndpointError(f"{resp.endpoint} failed with HTTP {resp.status}{detail}", endpoint=resp.endpoint)
         return "client_error", EndpointError(f"{resp.endpoint} refused the request with HTTP {resp.status}{detail}", endpoint=resp.endpoint)
 
     def _on_failure(self, q: _Query, i: int, kind: str, err: KairosError, now: float) -> None:
+        err = self._redacted(err)
         self._failed_attempts[i] += 1
         self._last_error[i] = str(err)
         q.errors.append((kind, err))
         if kind in self.retry.retry_on:
-            self._eject(i, str(err))
+            self._consecutive[i] += 1
+            # outlier ejection: after eject_after failures in a row; an endpoint that answers,
+            # but garbled, is never the last one taken out (the others may be just as broken
+            # by a protocol mismatch, and the queries then fail as "protocol", not hang)
+            if self._consecutive[i] >= self.retry.eject_after and not (kind == "protocol" and self._n_available <= 1):
+                self._eject(i, str(err))
             if q.attempts < self.retry.max_attempts:
                 assert self._loop is not None
                 q.state = "backoff"
@@ -229,6 +274,7 @@ class _Queries:
         assert self._dispatcher is not None
         i = q.disp_instance
         q.state = "pending"
+        q.queued, q.waiting_since = True, time.perf_counter()
         if i is not None:
             self._dispatcher.requeue(q.qid, i)
             q.disp_instance = None
@@ -242,6 +288,9 @@ class _Queries:
             q.disp_instance = None
 
     def _resolve(self, q: _Query, result: Reply | QueryFailed) -> None:
+        if q.deadline is not None:
+            q.deadline.cancel()
+            q.deadline = None
         q.state = "done"
         self._queries.pop(q.qid, None)
         if not q.future.done():
@@ -253,6 +302,10 @@ class _Queries:
         if q.timer is not None:
             q.timer.cancel()
             q.timer = None
+        if q.queued:  # still in the dispatcher's queue: the guard drops it at the next decision
+            q.queued = False
+            self._stale.add(q.qid)
+        self._stranded.discard(q.qid)
         task, q.task = q.task, None
         self._release(q)  # at once, even if a cancelled attempt task never gets to run
         ids = tuple(self.pool[i].id for i in q.tried)

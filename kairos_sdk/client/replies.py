@@ -76,8 +76,10 @@ class QueryFailed:
     reason : a message naming the endpoints tried and what went wrong on each.
     kind : the last failure's kind (``"connect"``, ``"timeout"``, ``"server_error"``,
         ``"client_error"``, ``"protocol"``, ``"tls"``, ``"unavailable"``, ``"cancelled"``,
-        ``"closed"``, or ``"shed"``: a load-shedding policy gave it up unsent, as it could
-        no longer meet QoS).
+        ``"closed"``, ``"shed"``: a load-shedding policy gave it up unsent, as it could no
+        longer meet QoS, ``"overloaded"``: refused at once, ``Limits.max_pending`` queries
+        were waiting, or ``"deadline"``: not sent within ``Timeouts.deadline_s``; see
+        ``docs/reliability.md``).
     error : the matching :class:`~kairos_sdk.errors.KairosError` (``raise_()`` raises it).
     attempts : requests sent for this query.
     instance_ids : the instances tried, in order.
@@ -117,6 +119,9 @@ class _Query:
     inflight: bool = False  # counted in KairosClient._n_inflight
     task: asyncio.Task | None = None
     timer: asyncio.TimerHandle | None = None
+    queued: bool = False  # in the dispatcher, not started (pending or in an instance's queue)
+    waiting_since: float = 0.0  # perf_counter() when it last became pending
+    deadline: asyncio.TimerHandle | None = None
     # timing breakdown of the last attempt (client ms) and what the server said it spent
     sent_ms: float = math.nan
     back_ms: float = math.nan

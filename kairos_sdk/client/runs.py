@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import KairosError
+from .._checks import instance_of, positive_float, positive_int
+from ..errors import ArgumentError, ArgumentTypeError
 from ..results import RunResult
 from ..workload import Workload
 from .replies import QueryFailed, Reply, _Query
@@ -184,19 +185,16 @@ def _breakdown(rec: _RunRecord) -> dict[str, np.ndarray]:
 
 def _check_run_args(workload: Any, rate: Any, n_queries: Any, duration_s: Any, on_result: Any) -> None:
     """``run``'s argument checks (the error names the argument and the bad value)."""
-    if not isinstance(workload, Workload):
-        raise KairosError(f"workload must be a kairos_sdk.Workload, got {type(workload).__name__}")
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate) or rate <= 0:
-        raise KairosError(f"rate must be a positive number of queries per second, got {rate!r}")
+    instance_of(workload, "workload", Workload)
+    positive_float(rate, "rate", unit="queries per second")
     if (n_queries is None) == (duration_s is None):
-        raise KairosError("give exactly one of n_queries= or duration_s=")
-    if n_queries is not None and (isinstance(n_queries, bool) or not isinstance(n_queries, (int, np.integer)) or n_queries < 1):
-        raise KairosError(f"n_queries must be a positive integer, got {n_queries!r}")
-    if duration_s is not None and (isinstance(duration_s, bool) or not isinstance(duration_s, (int, float))
-                                   or not (duration_s > 0) or not math.isfinite(duration_s)):
-        raise KairosError(f"duration_s must be a positive number of seconds, got {duration_s!r}")
+        raise ArgumentError("give exactly one of n_queries= or duration_s=")
+    if n_queries is not None:
+        positive_int(n_queries, "n_queries")
+    if duration_s is not None:
+        positive_float(duration_s, "duration_s", unit="seconds")
     if on_result is not None and not callable(on_result):
-        raise KairosError(f"on_result must be a callable taking a Reply or QueryFailed, got {type(on_result).__name__}")
+        raise ArgumentTypeError(f"on_result must be a callable taking a Reply or QueryFailed, got {type(on_result).__name__}")
 
 
 def _want_progress(progress: bool | None) -> bool:

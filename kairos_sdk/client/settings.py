@@ -12,7 +12,7 @@ Examples
 --------
 >>> from kairos_sdk.client import Auth, Limits, Timeouts
 >>> Timeouts(request_s=2.0, wait_ready_s=30)
-Timeouts(request_s=2, ready_s=2, unavailable_s=2, wait_ready_s=30, check_ready='all')
+Timeouts(request_s=2, ready_s=2, unavailable_s=2, wait_ready_s=30, check_ready='all', hold_s=1, after_hold='serve')
 >>> Limits(concurrency=4).connections_for(3)
 100
 >>> Auth(token="secret", headers={"X-Team": "ml"})
@@ -21,12 +21,12 @@ Auth(token=<hidden>, headers=[X-Team], verify=True)
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..errors import KairosError
+from .._checks import instance_of, non_negative_float, one_of, positive_float, positive_int
+from ..errors import ArgumentError
 
 __all__ = ["Auth", "Limits", "Timeouts"]
 
@@ -35,26 +35,9 @@ _READY_TIMEOUT_CAP_S = 5.0
 
 
 # ---------------------------------------------------------------------------- argument checks
-# The client's argument checks, in one place (to be replaced by the package's shared checks).
 def _seconds(name: str, value: Any, *, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or value < 0 or (value == 0 and not allow_zero):
-        kind = "non-negative" if allow_zero else "positive"
-        raise KairosError(f"{name} must be a {kind} number of seconds, got {value!r}")
-    return float(value)
-
-
-def _positive_int(name: str, value: Any, what: str = "") -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise KairosError(f"{name} must be a positive integer{what}, got {value!r}")
-    return value
-
-
-def _one_of(name: str, value: Any, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        listed = ", ".join(repr(c) for c in choices[:-1]) + f" or {choices[-1]!r}"
-        raise KairosError(f"{name} must be {listed}, got {value!r}")
-    return value
+    check = non_negative_float if allow_zero else positive_float
+    return check(value, name, unit="seconds")
 
 
 # ---------------------------------------------------------------------------- settings
@@ -73,6 +56,15 @@ class Timeouts:
     check_ready : at start, ``"all"`` endpoints must be ready within ``wait_ready_s``
         (default), ``"any"`` (the others start out of rotation and are probed), or ``"skip"``;
         ``True``/``False`` mean ``"all"``/``"skip"``.
+    hold_s : while an instance is out of rotation, a query the policy keeps pending for this
+        long although an instance in rotation sits idle is *stranded* (the policy is waiting
+        for a type that is out, e.g. the only GPU): it is then handled by ``after_hold``.
+    after_hold : ``"serve"`` (default) sends a stranded query to the idle instance in
+        rotation with the least expected latency for its batch size (it is served, late);
+        ``"fail"`` ends it as ``QueryFailed(kind="unavailable")``.
+    deadline_s : a query not yet sent this long after it was submitted (pending, or waiting
+        to be retried) ends as ``QueryFailed(kind="deadline")``; ``None`` (default): no
+        deadline, a query waits as long as the queue makes it.
     """
 
     request_s: float = 10.0
@@ -80,6 +72,9 @@ class Timeouts:
     unavailable_s: float = 2.0
     wait_ready_s: float = 0.0
     check_ready: Literal["all", "any", "skip"] = "all"
+    hold_s: float = 1.0
+    after_hold: Literal["serve", "fail"] = "serve"
+    deadline_s: float | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -89,11 +84,16 @@ class Timeouts:
         set_(self, "unavailable_s", _seconds("unavailable_timeout_s", self.unavailable_s, allow_zero=True))
         set_(self, "wait_ready_s", _seconds("wait_ready_s", self.wait_ready_s, allow_zero=True))
         check = "all" if self.check_ready is True else "skip" if self.check_ready is False else self.check_ready
-        set_(self, "check_ready", _one_of("check_ready", check, ("all", "any", "skip")))
+        set_(self, "check_ready", one_of(check, "check_ready", ("all", "any", "skip")))
+        set_(self, "hold_s", _seconds("hold_s", self.hold_s, allow_zero=True))
+        set_(self, "after_hold", one_of(self.after_hold, "after_hold", ("serve", "fail")))
+        if self.deadline_s is not None:
+            set_(self, "deadline_s", _seconds("deadline_s", self.deadline_s))
 
     def __repr__(self) -> str:
         return (f"Timeouts(request_s={self.request_s:g}, ready_s={self.ready_s:g}, unavailable_s={self.unavailable_s:g}, "
-                f"wait_ready_s={self.wait_ready_s:g}, check_ready={self.check_ready!r})")
+                f"wait_ready_s={self.wait_ready_s:g}, check_ready={self.check_ready!r}, hold_s={self.hold_s:g}, "
+                f"after_hold={self.after_hold!r}" + (f", deadline_s={self.deadline_s:g})" if self.deadline_s is not None else ")"))
 
 
 @dataclass(frozen=True)
@@ -105,15 +105,21 @@ class Limits:
     concurrency : queries in flight per instance (1 = a single-worker server).
     max_connections : connection limit of the session (default: enough for the pool,
         see :meth:`connections_for`).
+    max_pending : most queries waiting in the client (submitted, not in flight); a query
+        submitted beyond it ends at once as ``QueryFailed(kind="overloaded")``
+        (:class:`~kairos_sdk.errors.OverloadedError`). ``None`` (default): unbounded.
     """
 
     concurrency: int = 1
     max_connections: int | None = None
+    max_pending: int | None = None
 
     def __post_init__(self) -> None:
-        _positive_int("concurrency", self.concurrency, " (queries in flight per instance)")
+        object.__setattr__(self, "concurrency", positive_int(self.concurrency, "concurrency"))
         if self.max_connections is not None:
-            _positive_int("max_connections", self.max_connections)
+            object.__setattr__(self, "max_connections", positive_int(self.max_connections, "max_connections"))
+        if self.max_pending is not None:
+            object.__setattr__(self, "max_pending", positive_int(self.max_pending, "max_pending"))
 
     def connections_for(self, n_instances: int) -> int:
         """The session's connection limit for a pool of ``n_instances``."""
@@ -138,8 +144,10 @@ class Auth:
     verify: Any = True
 
     def __post_init__(self) -> None:
-        if self.token is not None and (not isinstance(self.token, str) or not self.token):
-            raise KairosError("token must be a non-empty string")
+        if self.token is not None:
+            instance_of(self.token, "token", str)
+            if not self.token:
+                raise ArgumentError("token must be a non-empty string")
         object.__setattr__(self, "headers", {str(k): str(v) for k, v in (self.headers or {}).items()})
 
     def all_headers(self) -> dict[str, str]:

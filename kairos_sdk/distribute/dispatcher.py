@@ -4,14 +4,18 @@ and the estimated time each instance frees), shared by the simulator and the liv
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from ..errors import KairosError, SimulationError
+from .._checks import instance_of, positive_float, positive_int
+from .._checks import percentile as check_percentile
+from ..errors import SimulationError
 from ..profile import Profile
+from ..workload import Workload
 from .base import SHED, DispatchState, Policy, PolicyContext
 from .estimates import Estimates
 
@@ -46,7 +50,8 @@ class Dispatcher:
         workload: Any = None,
     ) -> None:
         types = tuple(instance_types) if instance_types else ()
-        _check_args(policy, types, profile, qos_ms, percentile, concurrency)
+        qos_ms, percentile, concurrency = _check_args(policy, types, profile, qos_ms, percentile, concurrency,
+                                                      workload)
         names = tuple(sorted(set(types)))
         self.ctx = PolicyContext(
             instance_types=types,
@@ -262,20 +267,25 @@ class Dispatcher:
         return out
 
 
-def _check_args(policy: Any, types: tuple[str, ...], profile: Profile, qos_ms: Any, percentile: Any,
-                concurrency: Any) -> None:
+def _check_args(policy: Any, types: tuple[str, ...], profile: Any, qos_ms: Any, percentile: Any,
+                concurrency: Any, workload: Any) -> tuple[float, float, int]:
+    """``qos_ms``, ``percentile`` and ``concurrency`` checked and normalised; a wrong type raises
+    :class:`~kairos_sdk.errors.ArgumentTypeError`, a bad value :class:`SimulationError` (and so
+    does a policy without ``prepare``/``decide``, as ``simulate`` reports it)."""
     if not isinstance(policy, Policy):
         raise SimulationError(f"policy must implement prepare() and decide(), got {type(policy).__name__}")
+    instance_of(profile, "profile", Profile)
+    if workload is not None:
+        instance_of(workload, "workload", Workload)
     if not types:
         raise SimulationError("a dispatcher needs at least one instance")
-    if not (qos_ms > 0):
-        raise SimulationError(f"qos_ms must be positive, got {qos_ms!r}")
-    if not (0 < percentile <= 100):
-        raise SimulationError(f"percentile must be in (0, 100], got {percentile!r}")
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise SimulationError(f"concurrency must be a positive integer, got {concurrency!r}")
+    if not (isinstance(qos_ms, float) and qos_ms == math.inf):  # inf: no target (a client without one)
+        qos_ms = positive_float(qos_ms, "qos_ms", unit="milliseconds", error=SimulationError)
+    percentile = check_percentile(percentile, error=SimulationError)
+    concurrency = positive_int(concurrency, "concurrency", error=SimulationError)
     for t in set(types):
         if t not in profile.series:
-            raise KairosError(
+            raise SimulationError(
                 f"instance type {t!r} has no latency profile; the profile covers {', '.join(profile.instance_types)}"
             )
+    return qos_ms, percentile, concurrency

@@ -18,9 +18,13 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from .._checks import one_of
 from ..errors import SimulationError
 
-__all__ = ["FORBIDDEN", "grouped_lsa_pairs", "lsa_pairs", "mcf_networkx", "min_cost_assignment"]
+__all__ = ["FORBIDDEN", "METHODS", "grouped_lsa_pairs", "lsa_pairs", "mcf_networkx", "min_cost_assignment"]
+
+#: The ways :func:`min_cost_assignment` solves a matching (the same optimum either way).
+METHODS = ("assignment", "networkx")
 
 #: Cost of a forbidden (query, instance) pair.
 FORBIDDEN = np.inf
@@ -67,6 +71,7 @@ def min_cost_assignment(
     >>> min_cost_assignment(c, method="networkx")
     [(0, 0), (2, 1)]
     """
+    one_of(method, "method", METHODS, error=SimulationError)
     cost = np.asarray(cost, dtype=float)
     if cost.ndim != 2:
         raise SimulationError(f"cost must be a 2-d matrix, got shape {cost.shape}")
@@ -78,8 +83,6 @@ def min_cost_assignment(
         return []
     if method == "networkx":
         return mcf_networkx(cost, cap)
-    if method != "assignment":
-        raise SimulationError(f"method must be 'assignment' or 'networkx', got {method!r}")
     if not np.isfinite(cost).any():
         return []
     if n == 1 or p == 1:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from .._checks import non_negative_float, positive_int, probability
+from ..errors import SimulationError
 from .base import DispatchState, PolicyContext
 from .estimates import Estimates, speed_weights
 
@@ -40,10 +42,10 @@ class PaperPolicy:
 
     def __init__(self, *, safeguard: float = 0.02, penalty_close: float = 500.0, penalty_miss: float = 1000.0,
                  window_factor: int = 2) -> None:
-        self.safeguard = float(safeguard)
-        self.penalty_close = float(penalty_close)
-        self.penalty_miss = float(penalty_miss)
-        self.window_factor = int(window_factor)
+        self.safeguard = probability(safeguard, "safeguard", error=SimulationError)
+        self.penalty_close = non_negative_float(penalty_close, "penalty_close", error=SimulationError)
+        self.penalty_miss = non_negative_float(penalty_miss, "penalty_miss", error=SimulationError)
+        self.window_factor = positive_int(window_factor, "window_factor", error=SimulationError)
 
     def prepare(self, ctx: PolicyContext) -> None:
         self._ctx = ctx

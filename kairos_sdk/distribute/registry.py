@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import SimulationError
+from .._checks import instance_of
+from ..errors import ArgumentTypeError, SimulationError
 from .base import Policy
 from .clockwork import ClockworkPolicy
 from .deeprecsched import DeepRecSchedPolicy
@@ -35,10 +36,10 @@ def register_policy(name: str, factory: Callable[..., Policy]) -> None:
 
     after which ``policy_from_name("kairos-speed")`` builds it and the CLI offers it.
     """
-    if not isinstance(name, str) or not name:
+    if not instance_of(name, "name", str, hint=" (the policy's name)"):
         raise SimulationError(f"a policy name must be a non-empty string, got {name!r}")
     if not callable(factory):
-        raise SimulationError(f"the factory of policy {name!r} must be callable, got {factory!r}")
+        raise ArgumentTypeError(f"the factory of policy {name!r} must be callable, got {factory!r}")
     _REGISTRY[name] = factory
 
 
@@ -68,7 +69,7 @@ def policy_from_name(name: str, **kwargs: Any) -> Policy:
     >>> policy_from_name("paper", window_factor=3)
     PaperPolicy(window=3N, safeguard=2%)
     """
-    factory = _REGISTRY.get(name) if isinstance(name, str) else None
+    factory = _REGISTRY.get(instance_of(name, "name", str, hint=" (a policy's name)"))
     if factory is None:
         raise SimulationError(f"unknown policy {name!r}; known policies: {', '.join(_REGISTRY)}")
     return factory(**kwargs)

@@ -5,10 +5,14 @@ settings and runs the steps at each decision point; :mod:`.weights` prices each 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from ..._checks import instance_of, int_at_least, non_negative_float, one_of, quantile
 from ...errors import SimulationError
+from ...workload import Workload
 from ..base import DispatchState, PolicyContext
+from ..matching import METHODS
 from .costs import CostModel, window_rows
 from .match import Decision, cost_matrix, match
 from .set_aside import SetAside, SetAsideSchedule
@@ -119,21 +123,20 @@ class KairosPolicy:
         rescue_q: float | None = 0.8,
         shed: bool = False,
     ) -> None:
-        _check_settings(feasible_q=feasible_q, laxity_weight=laxity_weight, weighting=weighting, window=window,
-                        method=method, short_job_weight=short_job_weight, set_aside=set_aside,
-                        rescue_q=rescue_q, shed=shed)
-        self.feasible_q = float(feasible_q)
-        self.laxity_weight = float(laxity_weight)
-        self.short_job_weight = float(short_job_weight)
-        self.risky_cost = None if risky_cost is None else float(risky_cost)
-        self.weighting = weighting
-        self.weights = dict(weights) if weights else None
-        self.window = window
-        self.method = method
-        self.workload = workload
-        self.set_aside = set_aside
-        self.rescue_q = None if rescue_q is None else float(rescue_q)
-        self.shed = shed
+        err = SimulationError
+        self.feasible_q = _level(feasible_q, "feasible_q", top=True)
+        self.laxity_weight = non_negative_float(laxity_weight, "laxity_weight", error=err)
+        self.short_job_weight = non_negative_float(short_job_weight, "short_job_weight", error=err)
+        self.risky_cost = None if risky_cost is None else non_negative_float(
+            risky_cost, "risky_cost", unit="milliseconds, or None", error=err)
+        self.weighting = one_of(weighting, "weighting", ("lp", "speed"), error=err)
+        self.weights = _factors(weights)
+        self.window = None if window is None else int_at_least(window, "window", 2, what=" or None", error=err)
+        self.method = one_of(method, "method", METHODS, error=err)
+        self.workload = None if workload is None else instance_of(workload, "workload", Workload)
+        self.set_aside = one_of(set_aside, "set_aside", ("schedule", "late"), error=err)
+        self.rescue_q = None if rescue_q is None else _level(rescue_q, "rescue_q", top=False)
+        self.shed = instance_of(shed, "shed", bool)
         self.name = ("kairos" if method == "assignment" else "kairos-networkx") + ("+shed" if shed else "")
 
     def prepare(self, ctx: PolicyContext) -> None:
@@ -214,29 +217,17 @@ class KairosPolicy:
                 f"weighting={self.weighting!r}, method={self.method!r}" + (", shed=True)" if self.shed else ")"))
 
 
-def _is_number(x: Any) -> bool:
-    return not isinstance(x, bool) and isinstance(x, (int, float))
+def _level(value: Any, name: str, *, top: bool) -> float:
+    """A quantile level in ``(0, 1]`` (``top``) or in ``(0, 1)``."""
+    v = quantile(value, name, error=SimulationError)
+    if v == 0.0 or (v == 1.0 and not top):
+        raise SimulationError(f"{name} must be a quantile in {'(0, 1]' if top else '(0, 1)'}, got {value!r}")
+    return v
 
 
-def _check_settings(*, feasible_q: Any, laxity_weight: Any, weighting: Any, window: Any, method: Any,
-                    short_job_weight: Any, set_aside: Any, rescue_q: Any, shed: Any) -> None:
-    """Raise :class:`~kairos_sdk.errors.SimulationError` (a ``ValueError``) naming the first
-    bad setting of :class:`KairosPolicy`."""
-    if not _is_number(feasible_q) or not (0.0 < feasible_q <= 1.0):
-        raise SimulationError(f"feasible_q must be a quantile in (0, 1], got {feasible_q!r}")
-    if method not in ("assignment", "networkx"):
-        raise SimulationError(f"method must be 'assignment' or 'networkx', got {method!r}")
-    if weighting not in ("lp", "speed"):
-        raise SimulationError(f"weighting must be 'lp' or 'speed', got {weighting!r}")
-    if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window < 2):
-        raise SimulationError(f"window must be an integer >= 2 or None, got {window!r}")
-    if not (laxity_weight >= 0):
-        raise SimulationError(f"laxity_weight must be >= 0, got {laxity_weight!r}")
-    if set_aside not in ("schedule", "late"):
-        raise SimulationError(f"set_aside must be 'schedule' or 'late', got {set_aside!r}")
-    if rescue_q is not None and (not _is_number(rescue_q) or not (0.0 < rescue_q < 1.0)):
-        raise SimulationError(f"rescue_q must be a quantile in (0, 1) or None, got {rescue_q!r}")
-    if not (short_job_weight >= 0):
-        raise SimulationError(f"short_job_weight must be >= 0, got {short_job_weight!r}")
-    if not isinstance(shed, bool):
-        raise SimulationError(f"shed must be True or False, got {shed!r}")
+def _factors(weights: Any) -> dict[str, float] | None:
+    """``{type: factor}`` multiplying the types' weights (None or empty: none)."""
+    if weights is None:
+        return None
+    instance_of(weights, "weights", Mapping, hint=" {type name: factor}")
+    return {t: non_negative_float(f, f"weights[{t!r}]", error=SimulationError) for t, f in weights.items()} or None

@@ -1,0 +1,435 @@
+"""Many routers, one pool: what routing with partial views costs.
+
+In Ray Serve every proxy or ingress replica routes with its own view of the replicas, so
+``k`` routers make ``k`` partial views of one pool. :func:`simulate_routers` predicts what
+that costs, with the same building blocks as :func:`~kairos_sdk.simulate` (a
+:class:`~kairos_sdk.distribute.Dispatcher` per router, the same policy code, the same
+seeded draws), and :func:`routers_throughput` finds the highest Poisson rate that still
+meets QoS.
+
+The model (``split="random"``, what :class:`~kairos_sdk.ray.KairosRequestRouter` does on Ray):
+
+* each query goes to one of the ``k`` routers at random (a load balancer in front of the
+  proxies); each router has its own dispatcher over **all** the instances;
+* an instance serves one query at a time and queues nothing (Ray Serve's
+  ``max_ongoing_requests = 1`` with its rejection protocol): a router that sends a query to
+  an instance another router is using is told so (rejected, with the instance's count of
+  ongoing requests) and decides again at once;
+* ``view="pushed"`` — a router knows its own queries in flight exactly and, about the other
+  routers' work, only what those rejections told it: it keeps such an instance out of its
+  rotation for the type's typical service time (the profile's mean over the measured batch
+  sizes), then tries it again. This is what Ray gives a router (``on_new_queue_len_info``).
+* ``view="global"`` — every router sees every instance's true state at every decision (as if
+  it probed every replica each time): the best any split can do, for comparison.
+
+``split="partition"`` gives each router a disjoint share of the instances instead (instances
+of each type dealt in turn), so no router ever collides with another but each pools only
+``1/k`` of the pool.
+
+With ``routers=1`` every variant is :func:`~kairos_sdk.simulate` itself: the same latencies
+query by query.
+
+Examples
+--------
+>>> from kairos_sdk import Profile, Workload
+>>> from kairos_sdk.scaleout import simulate_routers
+>>> prof = Profile.builtin("rm2")
+>>> r = simulate_routers({"g4dn.xlarge": 1, "r5n.large": 4}, prof, Workload.deeprecsys(),
+...                      rate=20, qos_ms=350, routers=2, n_queries=2000, seed=1)
+>>> r.n_queries, r.n_failed, r.extra["routers"]
+(2000, 0, 2)
+"""
+
+from __future__ import annotations
+
+import copy
+import heapq
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .distribute import Dispatcher, KairosPolicy, Policy
+from .errors import SimulationError
+from .pool import Pool
+from .profile import Profile
+from .simulate import RunResult, ThroughputResult
+from .workload import Workload
+
+__all__ = ["PARKS", "SPLITS", "VIEWS", "routers_throughput", "simulate_routers"]
+
+SPLITS = ("random", "partition")
+VIEWS = ("pushed", "global")
+PARKS = ("backoff", "typical")
+
+_DONE, _RETRY = 0, 1  # event kinds: a query completes; a router puts an instance back
+
+
+def _check_inputs(types: tuple[str, ...], profile: Any, workload: Any, qos_ms: Any, percentile: Any,
+                  rate: Any = 1.0) -> None:
+    if not isinstance(profile, Profile):
+        raise SimulationError(f"profile must be a Profile, got {type(profile).__name__}")
+    if not isinstance(workload, Workload):
+        raise SimulationError(f"workload must be a Workload, got {type(workload).__name__}")
+    missing = sorted(set(types) - set(profile.instance_types))
+    if missing:
+        raise SimulationError(f"pool types {', '.join(missing)} have no latency profile; the profile covers "
+                              f"{', '.join(profile.instance_types)}")
+    for name, v in (("qos_ms", qos_ms), ("rate", rate)):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.floating)) or not math.isfinite(v) or v <= 0:
+            raise SimulationError(f"{name} must be a positive number, got {v!r}")
+    if isinstance(percentile, bool) or not isinstance(percentile, (int, float)) or not (0 < percentile <= 100):
+        raise SimulationError(f"percentile must be in (0, 100], got {percentile!r}")
+
+
+def _types_of(pool: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    if isinstance(pool, Pool):
+        p = pool
+    elif isinstance(pool, Mapping):
+        p = Pool.from_counts(pool)
+    else:
+        raise SimulationError(f"pool must be a Pool or a {{type: count}} mapping, got {type(pool).__name__}")
+    return p.types, tuple(i.id for i in p)
+
+
+def _check(routers: Any, split: str, view: str) -> int:
+    if isinstance(routers, bool) or not isinstance(routers, (int, np.integer)) or routers < 1:
+        raise SimulationError(f"routers must be a positive integer, got {routers!r}")
+    if split not in SPLITS:
+        raise SimulationError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    if view not in VIEWS:
+        raise SimulationError(f"view must be one of {', '.join(VIEWS)}, got {view!r}")
+    return int(routers)
+
+
+class _Draws:
+    """The random numbers of a run, drawn as :func:`~kairos_sdk.simulate` draws them (same
+    seed, same batch sizes, arrival gaps and service quantiles), plus each query's router."""
+
+    def __init__(self, types: tuple[str, ...], profile: Profile, workload: Workload, n: int, seed: Any) -> None:
+        rng = np.random.default_rng(seed)
+        batch, arrival = workload.sample(n, rate=1000.0, rng=rng)  # 1 ms mean gap
+        self.batch = batch.astype(np.int64)
+        self.unit_arrival = arrival
+        u = rng.random(n)
+        self.route_u = rng.random(n)  # drawn last: the draws above match simulate's
+        self.names = tuple(sorted(set(types)))
+        self.service = {t: np.asarray(profile.latency(t, self.batch, q=u, extrapolate=True), dtype=float)
+                        for t in self.names}
+
+
+def _typical_ms(profile: Profile, t: str) -> float:
+    b = profile.batch_sizes(t)
+    return float(np.mean(profile.latency(t, b, q="mean")))
+
+
+def _run(types, profile, draws, policy, *, rate, qos_ms, percentile, routers, split, view, plan, workload,
+         warmup, stop_on_fail, park="backoff"):
+    """The event loop; returns (finish_ms, served_by, busy_ms, arrival_ms, ok, shed, stats)."""
+    n = len(draws.batch)
+    nn = len(types)
+    arrival = draws.unit_arrival * (1000.0 / rate)
+    arr_l = arrival.tolist()
+    b_l = draws.batch.tolist()
+    who = np.minimum((draws.route_u * routers).astype(np.int64), routers - 1).tolist() if routers > 1 else [0] * n
+    # the instances each router dispatches to (global indices), and global -> local maps
+    if split == "partition" and routers > 1:
+        members: list[list[int]] = [[] for _ in range(routers)]
+        seen: dict[str, int] = {}
+        for i, t in enumerate(types):
+            k = seen.get(t, 0)
+            seen[t] = k + 1
+            members[k % routers].append(i)
+        if any(not m for m in members):
+            raise SimulationError(f"split='partition' needs at least {routers} instances to give each router one")
+    else:
+        members = [list(range(nn)) for _ in range(routers)]
+    local = [{g: j for j, g in enumerate(m)} for m in members]
+    disps = [Dispatcher(copy.deepcopy(policy), [types[g] for g in m], profile, qos_ms=qos_ms,
+                        percentile=percentile, plan=plan, workload=workload) for m in members]
+    names = draws.names
+    svc = [draws.service[t].tolist() for t in names]
+    tix = [names.index(t) for t in types]
+    if park == "typical":
+        first_park = [_typical_ms(profile, t) for t in names]
+    else:  # "backoff": the type's quickest answer, doubled at each rejection in a row
+        first_park = [float(profile.latency(t, profile.batch_sizes(t)[0], q="mean")) for t in names]
+    strikes: list[dict[int, int]] = [{} for _ in range(routers)]
+    shared = routers > 1 and split == "random"
+    running_by = [-1] * nn  # router whose query runs on each instance (-1: free)
+    parked = [set() for _ in range(routers)]  # instances a router took out of rotation
+    finish = np.full(n, np.nan)
+    served = np.full(n, -1, dtype=np.int64)
+    busy = [0.0] * nn
+    heap: list[tuple[float, int, int, int, int, int]] = []
+    push, pop = heapq.heappush, heapq.heappop
+    seq = 0
+    shed: list[int] = []
+    allowed = math.floor((1.0 - percentile / 100.0) * (n - warmup) + 1e-9)
+    misses = 0
+    rejections = 0
+    dispatch_s = 0.0
+    decisions = 0
+    ok = True
+
+    def decide(r: int, t: float) -> None:
+        """Router ``r`` dispatches; starts what the true instances accept."""
+        nonlocal seq, rejections, dispatch_s, decisions, misses, ok
+        d, m = disps[r], members[r]
+        while True:
+            c0 = time.perf_counter()
+            starts = d.dispatch(t)
+            dispatch_s += time.perf_counter() - c0
+            decisions += 1
+            refused = False
+            for qid, j in starts:
+                g = m[j]
+                if running_by[g] >= 0:  # another router's query is there: rejected
+                    rejections += 1
+                    d.requeue(qid, j)
+                    d.set_available(j, False)
+                    parked[r].add(g)
+                    if view == "pushed":
+                        n_in_row = strikes[r].get(g, 0)
+                        strikes[r][g] = n_in_row + 1
+                        wait = first_park[tix[g]] * (2.0 ** n_in_row if park == "backoff" else 1.0)
+                        push(heap, (t + wait, seq, _RETRY, r, -1, g))
+                        seq += 1
+                    refused = True
+                    continue
+                running_by[g] = r
+                if strikes[r]:
+                    strikes[r].pop(g, None)
+                s = svc[tix[g]][qid]
+                served[qid] = g
+                busy[g] += s
+                push(heap, (t + s, seq, _DONE, r, qid, g))
+                seq += 1
+                if view == "global" and shared:
+                    for o in range(routers):
+                        if o != r and g not in parked[o]:
+                            disps[o].set_available(local[o][g], False)
+                            parked[o].add(g)
+            gone = d.take_shed()
+            if gone:
+                shed.extend(gone)
+                if stop_on_fail:
+                    misses += sum(1 for q in gone if q >= warmup)
+                    if misses > allowed:
+                        ok = False
+            if not refused:
+                return
+
+    k = 0
+    events = 0
+    while k < n or heap:
+        if heap and (k >= n or heap[0][0] <= arr_l[k]):
+            t, _, kind, r, qid, g = pop(heap)
+            if kind == _DONE:
+                running_by[g] = -1
+                disps[r].finish_on(local[r][g], qid)
+                finish[qid] = t
+                if stop_on_fail and qid >= warmup and t - arr_l[qid] > qos_ms:
+                    misses += 1
+                    if misses > allowed:
+                        ok = False
+                        break
+                if view == "global" and shared:
+                    # every router sees the instance free now; they decide oldest query first
+                    for o in range(routers):
+                        if o != r and g in parked[o]:
+                            parked[o].discard(g)
+                            disps[o].set_available(local[o][g], True)
+                    waiting = [(arr_l[disps[o].pending_ids[0]], o) for o in range(routers) if disps[o].n_pending]
+                    for _, o in sorted(waiting):
+                        decide(o, t)
+                else:
+                    decide(r, t)
+            else:  # a router puts a parked instance back in rotation and tries again
+                if g in parked[r]:
+                    parked[r].discard(g)
+                    disps[r].set_available(local[r][g], True)
+                    decide(r, t)
+        else:
+            t = arr_l[k]
+            r = who[k]
+            disps[r].submit(k, b_l[k], t)
+            k += 1
+            decide(r, t)
+        if not ok:
+            break
+        if not heap and k >= n:
+            left = [r for r in range(routers) if disps[r].n_pending]
+            for r in left:  # the end: ask until none is left
+                before = disps[r].n_pending
+                decide(r, t)
+                if not heap and disps[r].n_pending == before:
+                    raise SimulationError(f"policy {getattr(policy, 'name', policy)!r} left {before} queries "
+                                          "pending with every instance idle")
+        events += 1
+        if stop_on_fail and (events & 1023) == 0:
+            cut = int(np.searchsorted(arrival, t - qos_ms, side="right"))
+            if cut > warmup:
+                lat = finish[warmup:cut] - arrival[warmup:cut]
+                if (cut - warmup) - int(np.count_nonzero(lat <= qos_ms)) > allowed:
+                    ok = False
+                    break
+    stats = {"rejections": rejections, "dispatch_s": dispatch_s, "decisions": decisions}
+    return finish, served, np.asarray(busy), arrival, ok, shed, stats
+
+
+def simulate_routers(
+    pool: Pool | Mapping[str, int],
+    profile: Profile,
+    workload: Workload,
+    policy: Policy | None = None,
+    *,
+    rate: float,
+    qos_ms: float,
+    routers: int = 1,
+    split: str = "random",
+    view: str = "pushed",
+    park: str = "backoff",
+    n_queries: int = 20_000,
+    percentile: float = 99.0,
+    seed: Any = 0,
+    plan: Any = None,
+    warmup: int = 0,
+) -> RunResult:
+    """Simulate a pool served by ``routers`` independent routers (see the module docstring).
+
+    Parameters are those of :func:`~kairos_sdk.simulate` (one query at a time per
+    instance), plus:
+
+    routers : how many routers split the arrivals.
+    split : ``"random"`` (each router sees every instance) or ``"partition"`` (each router
+        owns a disjoint share).
+    view : ``"pushed"`` (own work plus what rejections report) or ``"global"`` (true state).
+    park : with ``view="pushed"``, how long a router keeps an instance that turned it away
+        out of rotation: ``"backoff"`` (the type's quickest answer, doubled at each
+        rejection in a row) or ``"typical"`` (the type's typical service time).
+
+    ``policy`` is copied for each router (default :class:`~kairos_sdk.distribute.KairosPolicy`).
+    ``extra`` holds ``routers``, ``split``, ``view``, ``rejections`` (queries an instance
+    turned away because another router's query ran there), ``dispatch_s`` (CPU time in
+    the dispatchers) and ``dispatch_us_per_query``.
+    """
+    types, ids = _types_of(pool)
+    routers = _check(routers, split, view)
+    if park not in PARKS:
+        raise SimulationError(f"park must be one of {', '.join(PARKS)}, got {park!r}")
+    res, _, _ = _simulate(types, ids, profile, workload, policy, rate=rate, qos_ms=qos_ms, routers=routers,
+                                  split=split, view=view, park=park, n_queries=n_queries, percentile=percentile, seed=seed,
+                                  plan=plan, warmup=warmup)
+    return res
+
+
+def _simulate(types, ids, profile, workload, policy, *, rate, qos_ms, routers, split, view, park, n_queries,
+              percentile, seed, plan, warmup):
+    _check_inputs(types, profile, workload, qos_ms, percentile, rate)
+    if isinstance(n_queries, bool) or not isinstance(n_queries, (int, np.integer)) or n_queries < 1:
+        raise SimulationError(f"n_queries must be a positive integer, got {n_queries!r}")
+    if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or not (0 <= warmup < n_queries):
+        raise SimulationError(f"warmup must be an integer in [0, n_queries), got {warmup!r}")
+    policy = KairosPolicy() if policy is None else policy
+    draws = _Draws(types, profile, workload, int(n_queries), seed)
+    finish, served, busy, arrival, _, shed, stats = _run(
+        types, profile, draws, policy, rate=float(rate), qos_ms=float(qos_ms), percentile=float(percentile),
+        routers=routers, split=split, view=view, plan=plan, workload=workload, warmup=int(warmup),
+        stop_on_fail=False, park=park)
+    w = int(warmup)
+    start = float(arrival[w]) if w else 0.0
+    ok = served >= 0
+    service = np.full(len(finish), np.nan)
+    inst_type = np.array([draws.names.index(t) for t in types])
+    svc = np.stack([draws.service[t] for t in draws.names])
+    service[ok] = svc[inst_type[served[ok]], np.flatnonzero(ok)]
+    extra = {"seed": seed, "warmup": w, "concurrency": 1, "service_ms": service[w:], "routers": routers,
+             "split": split, "view": view, "park": park, **stats,
+             "dispatch_us_per_query": 1e6 * stats["dispatch_s"] / max(len(finish), 1)}
+    res = RunResult(
+        latencies_ms=(finish - arrival)[w:], batch=draws.batch[w:], arrival_ms=arrival[w:] - start,
+        instance=served[w:], instance_ids=ids, instance_types=types, busy_ms=busy,
+        duration_ms=float(np.nanmax(finish) - start) if ok.any() else 0.0, qos_ms=float(qos_ms),
+        percentile=float(percentile), rate_qps=float(rate), policy=getattr(policy, "name", type(policy).__name__),
+        failures=tuple((q - w, f"shed: could no longer meet the {qos_ms:g} ms QoS target")
+                       for q in sorted(shed) if q >= w),
+        source="simulated", extra=extra,
+    )
+    return res, stats, draws
+
+
+def routers_throughput(
+    pool: Pool | Mapping[str, int],
+    profile: Profile,
+    workload: Workload,
+    policy: Policy | None = None,
+    *,
+    qos_ms: float,
+    routers: int = 1,
+    split: str = "random",
+    view: str = "pushed",
+    park: str = "backoff",
+    percentile: float = 99.0,
+    seed: int = 0,
+    n_seeds: int = 1,
+    n_queries: int = 20_000,
+    rel_tol: float = 0.02,
+    start_qps: float | None = None,
+    plan: Any = None,
+    warmup: int = 0,
+) -> ThroughputResult:
+    """Highest Poisson rate at which ``percentile`` % of queries meet ``qos_ms`` with
+    ``routers`` routers (the search of :func:`~kairos_sdk.allowable_throughput`: bracket by
+    doubling or halving, then bisect geometrically to ``rel_tol``; the mean over seeds).
+
+    Returns a :class:`~kairos_sdk.simulate.ThroughputResult` whose ``n_runs`` counts the
+    simulations run.
+    """
+    types, _ = _types_of(pool)
+    routers = _check(routers, split, view)
+    _check_inputs(types, profile, workload, qos_ms, percentile)
+    if park not in PARKS:
+        raise SimulationError(f"park must be one of {', '.join(PARKS)}, got {park!r}")
+    if not (0.0 < rel_tol < 1.0):
+        raise SimulationError(f"rel_tol must be in (0, 1), got {rel_tol!r}")
+    policy = KairosPolicy() if policy is None else policy
+    if start_qps is None:
+        start_qps = 0.5 * sum(1000.0 / max(float(np.dot(workload.probs, profile.latency(
+            t, workload.batch_sizes, q="mean", extrapolate=True))), 1e-9) for t in types)
+    answers: list[float] = []
+    runs = 0
+    for s in range(int(n_seeds)):
+        draws = _Draws(types, profile, workload, int(n_queries), seed + s)
+
+        def ok(rate: float, draws: _Draws = draws) -> bool:
+            nonlocal runs
+            runs += 1
+            return _run(types, profile, draws, policy, rate=rate, qos_ms=float(qos_ms), percentile=float(percentile),
+                        routers=routers, split=split, view=view, plan=plan, workload=workload,
+                        warmup=int(warmup), stop_on_fail=True, park=park)[4]
+
+        start = answers[-1] if answers and answers[-1] > 0 else float(start_qps)
+        if ok(start):
+            lo, hi = start, start * 2.0
+            while ok(hi):
+                lo, hi = hi, hi * 2.0
+        else:
+            lo, hi = start / 2.0, start
+            while not ok(lo):
+                hi, lo = lo, lo / 2.0
+                if lo < start * 1e-3:
+                    lo = 0.0
+                    break
+        while lo > 0 and hi / lo > 1.0 + rel_tol:
+            mid = math.sqrt(lo * hi)
+            if ok(mid):
+                lo = mid
+            else:
+                hi = mid
+        answers.append(lo)
+    name = getattr(policy, "name", type(policy).__name__)
+    return ThroughputResult(qps=float(np.mean(answers)), per_seed_qps=tuple(answers), rel_tol=rel_tol, n_runs=runs,
+                            policy=f"{name} x{routers} {split}/{view}")

@@ -82,6 +82,12 @@ class _Draws:
         ov = getattr(profile, "overhead", None)
         self.overhead: np.ndarray | None = None if ov is None or ov.is_zero else ov.sample(n, rng)
 
+    def hold_ms(self, instance_type: str) -> np.ndarray:
+        """What each query holds an instance of ``instance_type`` for: its service time plus
+        its overhead (the client sends the next query to an instance when the reply is back)."""
+        s = self.service[instance_type]
+        return s if self.overhead is None else s + self.overhead
+
     def arrivals_ms(self, rate: float) -> np.ndarray:
         """Arrival times at ``rate`` qps: the unit-rate draws scaled (common random numbers)."""
         return self.unit_arrival * (1000.0 / rate)
@@ -98,10 +104,7 @@ def _run(types: tuple[str, ...], profile: Profile, draws: _Draws, policy: Policy
     disp = Dispatcher(policy, types, profile, qos_ms=qos_ms, percentile=percentile, concurrency=concurrency, plan=plan,
                       workload=workload)
     tix = disp.ctx.type_index.tolist()
-    # what a query holds its instance for: service plus its overhead (the client sends the
-    # next query to an instance when the reply is back)
-    svc = [(draws.service[t] if draws.overhead is None else draws.service[t] + draws.overhead).tolist()
-           for t in disp.ctx.type_names]
+    svc = [draws.hold_ms(t).tolist() for t in disp.ctx.type_names]
     finish = np.full(n, np.nan)
     served = np.full(n, -1, dtype=np.int64)
     busy = [0.0] * len(types)

@@ -40,6 +40,7 @@ from .errors import (
     UsageError,
     WorkloadError,
 )
+from .overhead import Overhead
 from .planner import Headroom, Plan, Planner
 from .pool import Catalog, Instance, InstanceType, Pool
 from .profile import Profile
@@ -65,6 +66,7 @@ __all__ = [
     "KairosError",
     "KairosPolicy",
     "LeastWorkPolicy",
+    "Overhead",
     "OverloadedError",
     "PaperPolicy",
     "Plan",

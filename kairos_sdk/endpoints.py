@@ -55,6 +55,7 @@ import numpy as np
 from aiohttp import web
 
 from ._checks import instance_of, int_in_range, non_negative_float, positive_int, probability
+from ._loop import run as run_loop
 from ._version import __version__
 from .errors import ArgumentError, KairosError, ProfileError
 from .pool import Pool
@@ -139,6 +140,10 @@ class ReplayEndpoint:
     (True, 0)
     """
 
+    #: seconds before the end of a service time from which the endpoint yields to the event
+    #: loop instead of sleeping on a timer (see ``_sleep_until``); 0 sleeps on the timer only
+    spin_s: float = 0.0012
+
     def __init__(
         self,
         profile: Profile,
@@ -190,7 +195,6 @@ class ReplayEndpoint:
         self._lock: asyncio.Lock | None = None
         self._runner: web.AppRunner | None = None
         self._handlers: set[asyncio.Task] = set()
-        self._late_s = 0.0
         self._free_at = 0.0
         self.n_served = 0
         self.n_faulted = 0
@@ -198,6 +202,7 @@ class ReplayEndpoint:
         self.max_in_service = 0
         self.busy_ms = 0.0
         self.service_ms: deque[float] = deque(maxlen=keep_service_ms)  #: the latest service times (profile ms)
+        self.actual_ms: deque[float] = deque(maxlen=keep_service_ms)  #: their real service times (profile ms)
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -372,14 +377,7 @@ class ReplayEndpoint:
                 else:
                     reply = self._reply(request, doc, batch, rows, service_ms, t_start - t_arrive)
                 if delay_s > 0:
-                    # The event loop wakes a sleeper a fraction of a millisecond late; aim that
-                    # much early (a running estimate) so the replayed service time is the profile's.
-                    target = t_start + delay_s
-                    wait = target - time.perf_counter() - self._late_s
-                    if wait > 0:
-                        await asyncio.sleep(wait)
-                    late = time.perf_counter() - target
-                    self._late_s = min(max(self._late_s + 0.2 * late, 0.0), 0.002)
+                    await self._sleep_until(t_start + delay_s)
                 t_end = time.perf_counter()
                 self._free_at = t_end
             finally:
@@ -387,9 +385,29 @@ class ReplayEndpoint:
         self.n_served += 1
         self.busy_ms += (t_end - t_start) * 1000.0
         self.service_ms.append(service_ms)
+        # what the request really took, in profile ms: the draw plus the timer's overshoot
+        # (or minus its undershoot), reported to the client as Server-Timing
+        scale = self.time_scale if self.time_scale > 0 else 1.0
+        actual_ms = (t_end - t_start) * 1000.0 / scale
+        self.actual_ms.append(actual_ms)
+        reply.headers["Server-Timing"] = (f"queue;dur={max(t_start - t_arrive, 0.0) * 1000.0 / scale:.4f}, "
+                                          f"service;dur={actual_ms:.4f}, drawn;dur={service_ms:.4f}")
         if hit and f.malformed:
             self.n_faulted += 1
         return reply
+
+    async def _sleep_until(self, target: float) -> None:
+        """Sleep until ``time.perf_counter()`` reaches ``target``, never before it. The event
+        loop wakes a timer up to a millisecond late (epoll rounds its timeout up to whole ms),
+        so sleep on a timer until ``spin_s`` before the target and yield to the loop from there
+        on: other requests and connections keep being served, and the overshoot is one loop
+        iteration instead of up to a millisecond (``benchmarks/replay_timer.py`` measures it;
+        every reply reports the real service time in its ``Server-Timing`` header)."""
+        wait = target - time.perf_counter() - self.spin_s
+        if wait > 0:
+            await asyncio.sleep(wait)
+        while time.perf_counter() < target:
+            await asyncio.sleep(0)
 
     def _reply(self, request: web.Request, doc: Any, batch: int, rows: np.ndarray, service_ms: float, queued_s: float) -> web.Response:
         out = rows.astype(np.float32).reshape(batch, 1)
@@ -639,7 +657,7 @@ def serve_forever(
         stream.flush()
 
     with contextlib.suppress(KeyboardInterrupt):  # the signal handler normally catches it first
-        asyncio.run(serve_until_cancelled(
+        run_loop(serve_until_cancelled(
             pool, profile, announce=announce, pool_file=pool_file, host=host, port=port, model=model,
             seed=seed, time_scale=time_scale, workers=workers, token=token,
         ))

@@ -29,7 +29,7 @@ import html
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Union
 
@@ -37,6 +37,7 @@ import numpy as np
 
 from ._checks import instance_of, non_negative_int, positive_float, quantile
 from .errors import ArgumentTypeError, ProfileError
+from .overhead import Overhead, as_overhead
 from .profile_io import (
     _FORMAT,
     _builtin_docs,
@@ -75,6 +76,8 @@ class Profile:
     model: str | None = None
     source: str | None = None
     _cache: dict = field(default_factory=dict, compare=False)
+    #: per-query overhead of the endpoint set (zero unless measured), see :mod:`kairos_sdk.overhead`
+    overhead: Overhead = field(default_factory=Overhead.zero, compare=False)
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -423,7 +426,14 @@ class Profile:
                 }
                 for name, s in self.series.items()
             },
+            **({} if self.overhead.is_zero else {"overhead": self.overhead.to_dict()}),
         }
+
+    def with_overhead(self, overhead: Overhead | float | None) -> Profile:
+        """This profile carrying a per-query ``overhead`` (an :class:`~kairos_sdk.overhead.Overhead`,
+        a constant in ms, or ``None`` for none), which the planner, the simulator and the
+        policies add to the service times."""
+        return replace(self, overhead=as_overhead(overhead), _cache={})
 
     def to_json(self, path: PathLike | None = None) -> str:
         """Serialize losslessly to JSON; also write it to ``path`` when given."""
@@ -438,7 +448,7 @@ class Profile:
         for n in names:
             self._series(n)
         return Profile(series={n: self.series[n] for n in sorted(names)}, model=self.model,
-                       source=self.source)
+                       source=self.source, overhead=self.overhead)
 
     # ------------------------------------------------------------------ display
     def __repr__(self) -> str:
@@ -586,4 +596,5 @@ class Profile:
                    "mean_ms": t.get("mean_ms"), "counts": t.get("counts")}
             for name, t in inst.items()
         }
-        return cls.from_quantiles(tables, model=doc.get("model"), source=doc.get("source"))
+        prof = cls.from_quantiles(tables, model=doc.get("model"), source=doc.get("source"))
+        return prof if doc.get("overhead") is None else prof.with_overhead(Overhead.from_dict(doc["overhead"]))

@@ -52,6 +52,8 @@ class RunResult:
     attempts : per query, how many instances were tried (1 without retries).
     failures : ``(query index, reason)`` for every query that ended without a reply.
     source : ``"simulated"`` or ``"live"``.
+    extra : more per-run figures; a live run's ``extra["breakdown"]`` splits each query's
+        latency (:meth:`breakdown`), a simulation with an overhead has ``extra["overhead_ms"]``.
     """
 
     latencies_ms: np.ndarray
@@ -172,6 +174,15 @@ class RunResult:
             n = int(m.sum())
             out.append((int(lo), int(hi), n, float(np.mean(lat[m] <= self.qos_ms)) if n else float("nan")))
         return out
+
+    def breakdown(self) -> dict[str, np.ndarray] | None:
+        """Where each query's time went in a live run: ``pending_ms`` (in the client),
+        ``wire_ms``, ``server_queue_ms`` and ``compute_ms`` (the last two as the server
+        reports them), adding up to ``latencies_ms``; ``None`` for a simulated run. See
+        :func:`kairos_sdk.overhead.breakdown`; ``print(format_breakdown(result))`` shows it."""
+        from .overhead import breakdown
+
+        return breakdown(self)
 
     def summary(self) -> dict[str, float]:
         return {

@@ -77,6 +77,16 @@ class _Draws:
         self.names = tuple(sorted(set(types)))
         self.service = {t: np.asarray(profile.latency(t, self.batch, q=u, extrapolate=True), dtype=float)
                         for t in self.names}
+        # the per-query overhead (client, wire, server framing), drawn after everything else so
+        # the draws above are the same with or without it; none drawn for a zero overhead
+        ov = getattr(profile, "overhead", None)
+        self.overhead: np.ndarray | None = None if ov is None or ov.is_zero else ov.sample(n, rng)
+
+    def hold_ms(self, instance_type: str) -> np.ndarray:
+        """What each query holds an instance of ``instance_type`` for: its service time plus
+        its overhead (the client sends the next query to an instance when the reply is back)."""
+        s = self.service[instance_type]
+        return s if self.overhead is None else s + self.overhead
 
     def arrivals_ms(self, rate: float) -> np.ndarray:
         """Arrival times at ``rate`` qps: the unit-rate draws scaled (common random numbers)."""
@@ -94,7 +104,7 @@ def _run(types: tuple[str, ...], profile: Profile, draws: _Draws, policy: Policy
     disp = Dispatcher(policy, types, profile, qos_ms=qos_ms, percentile=percentile, concurrency=concurrency, plan=plan,
                       workload=workload)
     tix = disp.ctx.type_index.tolist()
-    svc = [draws.service[t].tolist() for t in disp.ctx.type_names]
+    svc = [draws.hold_ms(t).tolist() for t in disp.ctx.type_names]
     finish = np.full(n, np.nan)
     served = np.full(n, -1, dtype=np.int64)
     busy = [0.0] * len(types)
@@ -220,6 +230,13 @@ def simulate(
     ``extra`` also holds ``seed``, ``concurrency`` and ``service_ms`` (the true service time
     of each query, so ``latencies_ms - extra["service_ms"]`` is its waiting time).
 
+    A profile carrying a per-query overhead (:meth:`Profile.with_overhead
+    <kairos_sdk.Profile.with_overhead>`) adds one sampled overhead to every query, which
+    holds the instance too (the client sends the next query when the reply is back);
+    ``extra["overhead_ms"]`` holds the draws. Batch sizes, arrivals and service times are
+    the same draws as without an overhead for the same seed; a zero overhead (the default)
+    draws nothing and changes no number.
+
     Returns
     -------
     RunResult with ``source="simulated"``.
@@ -268,7 +285,8 @@ def simulate(
         failures=tuple((k - w, f"shed: could no longer meet the {qos_ms:g} ms QoS target")
                        for k in sorted(shed) if k >= w),
         source="simulated",
-        extra={"seed": seed, "warmup": w, "concurrency": concurrency, "service_ms": service[w:]},
+        extra={"seed": seed, "warmup": w, "concurrency": concurrency, "service_ms": service[w:],
+               **({} if draws.overhead is None else {"overhead_ms": draws.overhead[w:].copy()})},
     )
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from .._checks import non_negative_int, positive_int
 from ..errors import ArgumentError
+from ..overhead import Overhead
 from ..pool import Instance, Pool
 from ..profile import Profile
 from .core import KairosClient
@@ -44,14 +45,22 @@ async def measure_profile(
     warmup: int = 1,
     progress: bool | None = None,
     time_scale: float = 1.0,
+    split_overhead: bool = True,
     **client_options: Any,
 ) -> Profile:
     """Measure each instance type's latency at each batch size through the client.
 
     Every endpoint serves one request at a time (no queueing in the measurement); the
     ``repeats`` requests of a type are spread over that type's endpoints, which are measured
-    in parallel. Batch sizes are interleaved so slow drift does not bias one size. The
-    latency recorded is the client-side round trip, HTTP included — what a query sees.
+    in parallel. Batch sizes are interleaved so slow drift does not bias one size.
+
+    When every endpoint reports its compute time (a ``Server-Timing`` header with a
+    ``service`` or ``compute`` entry, as the replay endpoints send), the profile holds that
+    compute time and carries the rest of each round trip as its per-query
+    :class:`~kairos_sdk.overhead.Overhead` (``profile.overhead``), which the planner, the
+    simulator and the policies add back. Otherwise (or with ``split_overhead=False``) the
+    latency recorded is the client-side round trip, HTTP included — what a query sees —
+    and the profile carries no separate overhead.
 
     Parameters
     ----------
@@ -62,6 +71,8 @@ async def measure_profile(
     warmup : unrecorded requests per endpoint first (at the largest batch size).
     progress : tqdm progress bar (default: when stderr is a terminal or in Jupyter).
     time_scale : as for :class:`KairosClient` (replay endpoints run faster than real time).
+    split_overhead : split each round trip into the server's compute and the overhead when
+        the server reports its compute (default), else record round trips.
     client_options : passed to :class:`KairosClient` (``token``: a string or an ``Auth``,
         ``timeout_s`` (seconds or a ``Timeouts``), ``concurrency``, ``retry``, ...).
 
@@ -76,6 +87,7 @@ async def measure_profile(
     work = _deal_work(instances, sizes, repeats)
     total = sum(len(w) for w in work) + warmup * len(instances)
     records: list[dict[str, Any]] = []
+    timings: list[tuple[float, float] | None] = []
     show = _want_progress(progress)
     bar = _make_bar(total, show, "profiling")
 
@@ -88,8 +100,9 @@ async def measure_profile(
                 if bar is not None:
                     bar.update(1)
             for b in work[k]:
-                _, ms = await client._send_pinned(k, client._body_for_batch(b))
+                _, ms, timing = await client._send_pinned(k, client._body_for_batch(b))
                 records.append({"instance": inst.type, "batch": b, "latency_ms": ms})
+                timings.append(timing)
                 if bar is not None:
                     bar.update(1)
 
@@ -99,7 +112,20 @@ async def measure_profile(
             if bar is not None:
                 bar.close()
     desc = ", ".join(f"{t} x{n}" for t, n in pool.counts.items())
-    return Profile.from_records(records, model=protocol.model, source=f"measured live ({desc}; {repeats} repeats)")
+    source = f"measured live ({desc}; {repeats} repeats)"
+    if not split_overhead or any(t is None for t in timings):
+        return Profile.from_records(records, model=protocol.model, source=source)
+    return _split_profile(records, timings, protocol.model, source)
+
+
+def _split_profile(records: list[dict[str, Any]], timings: list[tuple[float, float]], model: str | None,
+                   source: str) -> Profile:
+    """The profile of the server's reported compute times, carrying as its overhead the rest
+    of each round trip (wire, HTTP framing, server queue, client CPU)."""
+    wire = [max(r["latency_ms"] - compute, 0.0) for r, (_, compute) in zip(records, timings)]
+    compute_records = [{**r, "latency_ms": compute} for r, (_, compute) in zip(records, timings)]
+    prof = Profile.from_records(compute_records, model=model, source=source + ", server-reported compute")
+    return prof.with_overhead(Overhead.from_samples(wire, source=f"measured live ({len(wire)} round trips)"))
 
 
 def _check_profiling_args(endpoints_by_type: Any, batch_sizes: Any, repeats: Any,

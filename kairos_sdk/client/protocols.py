@@ -145,6 +145,7 @@ class HttpResponse:
     status: int
     body: bytes
     endpoint: str = "endpoint"
+    headers: Mapping[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return f"HttpResponse({self.status}, {len(self.body)} bytes from {self.endpoint})"

@@ -31,7 +31,7 @@ from ..errors import (
     ShedError,
 )
 from .protocols import HttpRequest, HttpResponse
-from .replies import QueryFailed, Reply, _Query
+from .replies import QueryFailed, Reply, _Query, server_timing
 from .transport import AttemptError
 
 __all__: list[str] = []
@@ -193,6 +193,7 @@ class _Queries:
     async def _attempt(self, q: _Query, i: int) -> None:
         """Send ``q`` to instance ``i`` and act on the outcome (reply, retry or failure)."""
         t0 = time.perf_counter()
+        q.sent_ms = self._now()  # timing breakdown: the (last) attempt is on the connection from here
         try:
             outputs, kind, err = await self._send_attempt(q, i)
         except asyncio.CancelledError:
@@ -200,13 +201,13 @@ class _Queries:
             self._busy_real_s[i] += time.perf_counter() - t0
             self._release(q)
             raise
+        q.back_ms = now = self._now()
         self._attempt_over(q)
         self._busy_real_s[i] += time.perf_counter() - t0
         if q.state != "running":  # ended meanwhile (closing)
             self._release(q)
             return
         q.task = None
-        now = self._now()
         if err is None:
             assert outputs is not None
             self._served[i] += 1
@@ -224,6 +225,7 @@ class _Queries:
         label = self._labels[i]
         try:
             resp = await self._transport.send(self._infer_request(i, q.body), label, self._timeout)
+            q.server_timing = server_timing(resp.headers)
             if resp.status // 100 == 2:
                 return self.protocol.parse_infer(resp), None, None
             return (None, *self._status_error(resp))
@@ -329,9 +331,10 @@ class _Queries:
             return last
 
     # ------------------------------------------------------------------ pinned requests (profiling)
-    async def _send_pinned(self, i: int, body: bytes) -> tuple[dict[str, np.ndarray], float]:
+    async def _send_pinned(self, i: int, body: bytes) -> tuple[dict[str, np.ndarray], float, tuple[float, float] | None]:
         """One request to instance ``i``, bypassing the policy (for profiling). Returns the
-        outputs and the round-trip time in profile ms; raises the endpoint's error."""
+        outputs, the round-trip time in profile ms and the server's ``(queue ms, compute ms)``
+        when it reports them (``Server-Timing``); raises the endpoint's error."""
         self._check_open()
         t0 = time.perf_counter()
         try:
@@ -342,4 +345,4 @@ class _Queries:
         self._busy_real_s[i] += dt
         if resp.status // 100 != 2:
             raise self._status_error(resp)[1]
-        return self.protocol.parse_infer(resp), dt * 1000.0 / self.time_scale
+        return self.protocol.parse_infer(resp), dt * 1000.0 / self.time_scale, server_timing(resp.headers)

@@ -13,6 +13,8 @@ Examples
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -120,3 +122,29 @@ class _Query:
     queued: bool = False  # in the dispatcher, not started (pending or in an instance's queue)
     waiting_since: float = 0.0  # perf_counter() when it last became pending
     deadline: asyncio.TimerHandle | None = None
+    # timing breakdown of the last attempt (client ms) and what the server said it spent
+    sent_ms: float = math.nan
+    back_ms: float = math.nan
+    server_timing: tuple[float, float] | None = None  # (queue ms, compute ms)
+
+
+def server_timing(headers: Mapping[str, str] | None) -> tuple[float, float] | None:
+    """``(queue ms, compute ms)`` from a ``Server-Timing`` header (W3C: ``name;dur=ms``
+    entries; compute is ``service`` or ``compute``, queue is ``queue``, 0 when absent), or
+    ``None`` when the server reports no compute time."""
+    text = headers.get("Server-Timing") if headers else None
+    if not text:
+        return None
+    durs: dict[str, float] = {}
+    for entry in text.split(","):
+        name, _, params = entry.strip().partition(";")
+        for p in params.split(";"):
+            key, _, val = p.strip().partition("=")
+            if key == "dur":
+                with contextlib.suppress(ValueError):
+                    durs[name.strip().lower()] = float(val)
+    compute = durs.get("service", durs.get("compute"))
+    if compute is None or not math.isfinite(compute):
+        return None
+    queue = durs.get("queue", 0.0)
+    return (queue if math.isfinite(queue) else 0.0), compute

@@ -157,8 +157,30 @@ class _Runs:
             failures=tuple(sorted(rec.failures)),
             source="live",
             extra={"time_scale": self.time_scale, "wall_s": wall_s,
-                   "endpoints": tuple(display_url(u) for u in self._urls)},
+                   "endpoints": tuple(display_url(u) for u in self._urls),
+                   "breakdown": _breakdown(rec)},
         )
+
+
+def _breakdown(rec: _RunRecord) -> dict[str, np.ndarray]:
+    """Per query, where its latency went (see :func:`kairos_sdk.overhead.breakdown`): waiting
+    in the client until its last attempt was sent, then on the connection, split by what the
+    server reports (``Server-Timing``) into wire, server queue and compute. ``nan`` for failed
+    queries; without a server report ``wire_ms`` is the whole time on the connection."""
+    n = rec.latencies_ms.size
+    out = {k: np.full(n, np.nan) for k in ("pending_ms", "wire_ms", "server_queue_ms", "compute_ms")}
+    for k, q in enumerate(rec.queries):
+        if not np.isfinite(rec.latencies_ms[k]):
+            continue
+        conn = q.back_ms - q.sent_ms
+        out["pending_ms"][k] = q.sent_ms - q.arrival_ms
+        if q.server_timing is None:
+            out["wire_ms"][k] = conn
+        else:
+            queue, compute = q.server_timing
+            out["server_queue_ms"][k], out["compute_ms"][k] = queue, compute
+            out["wire_ms"][k] = conn - queue - compute
+    return out
 
 
 def _check_run_args(workload: Any, rate: Any, n_queries: Any, duration_s: Any, on_result: Any) -> None:

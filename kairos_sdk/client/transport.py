@@ -139,7 +139,7 @@ class Transport:
         try:
             async with session.request(req.method, req.url, data=req.body, headers=req.headers or None, timeout=timeout) as resp:
                 body = await resp.read()
-                return HttpResponse(resp.status, body, endpoint)
+                return HttpResponse(resp.status, body, endpoint, resp.headers)
         except Exception as exc:
             raise self._translate(exc, req, endpoint, timeout, timeout_name) from None
 

@@ -1,6 +1,12 @@
 """Profile estimates as policies read them: per batch size, one figure per instance type,
 looked up once and cached. The latency rule (interpolation between measured batch sizes,
-extrapolation beyond them) is :meth:`Profile.latency`'s, never a copy of it."""
+extrapolation beyond them) is :meth:`Profile.latency`'s, never a copy of it.
+
+A profile carrying a per-query overhead (:meth:`Profile.with_overhead
+<kairos_sdk.Profile.with_overhead>`) adds it here, once for every policy: the mean estimate
+gets the mean overhead, the quantile estimate is the quantile of service plus overhead
+(:func:`~kairos_sdk.overhead.latency_with_overhead`, as the planner's eligibility). A zero
+overhead adds nothing, so the numbers stay bit-identical."""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..overhead import latency_with_overhead
 from .base import PolicyContext
 
 __all__ = ["Estimate", "Estimates", "speed_weights"]
@@ -28,8 +35,9 @@ class Estimates:
 
     ``row(b)`` is an :class:`Estimate` of Python floats: the mean (rounded to whole ms with
     ``round_ms``) and the latency at quantile ``q`` (the mean when ``q`` is None), both from
-    ``profile.latency(type, b, q, extrapolate=True)``. The batch sizes of the context's
-    workload are looked up at once, others on first use.
+    ``profile.latency(type, b, q, extrapolate=True)``, plus the profile's overhead (mean,
+    and at ``q``) when it has one. The batch sizes of the context's workload are looked up
+    at once, others on first use.
 
     Examples
     --------
@@ -49,6 +57,8 @@ class Estimates:
         self._round_ms = round_ms
         self._cache: dict[int, Estimate] = {}
         self._arrays: dict[int, np.ndarray] = {}
+        ov = getattr(ctx.profile, "overhead", None)
+        self._overhead = None if ov is None or ov.is_zero else ov
         if ctx.workload is not None:
             self._preload(np.asarray(ctx.workload.batch_sizes))
 
@@ -62,9 +72,23 @@ class Estimates:
         mean = [np.asarray(lat(t, batches, q="mean", extrapolate=True), dtype=float).tolist() for t in self._types]
         qv = mean if self._q is None else [
             np.asarray(lat(t, batches, q=self._q, extrapolate=True), dtype=float).tolist() for t in self._types]
+        if self._overhead is not None:
+            mean, qv = self._with_overhead(batches, mean, qv)
         means = zip(*mean) if not self._round_ms else ([float(np.round(x)) for x in m] for m in zip(*mean))
         for b, m, v in zip(batches.tolist(), means, zip(*qv)):
             self._cache[int(b)] = Estimate(tuple(m), v)
+
+    def _with_overhead(self, batches: np.ndarray, mean: list[list[float]], qv: list[list[float]]
+                       ) -> tuple[list[list[float]], list[list[float]]]:
+        """Per type, the estimates of ``batches`` plus the profile's overhead: the mean
+        overhead on the mean, the quantile of the sum on the quantile."""
+        add = self._overhead.mean_ms
+        mean = [[x + add for x in m] for m in mean]
+        if self._q is None:
+            return mean, mean
+        qv = [np.asarray(latency_with_overhead(self._profile, t, batches, self._q, extrapolate=True), dtype=float).tolist()
+              for t in self._types]
+        return mean, qv
 
     def row(self, batch: int) -> Estimate:
         hit = self._cache.get(batch)
@@ -72,10 +96,12 @@ class Estimates:
             lat = self._profile.latency
             mean = [float(lat(t, batch, q="mean", extrapolate=True)) for t in self._types]
             qv = mean if self._q is None else [float(lat(t, batch, q=self._q, extrapolate=True)) for t in self._types]
+            if self._overhead is not None:
+                m2, q2 = self._with_overhead(np.array([batch]), [[x] for x in mean], [[x] for x in qv])
+                mean, qv = [v[0] for v in m2], [v[0] for v in q2]
             hit = Estimate(self._mean(mean), tuple(qv))
             self._cache[batch] = hit
         return hit
-
 
     def array(self, batch: int) -> np.ndarray:
         """``row(batch).q_ms`` as a cached numpy array (for vectorized policies)."""

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ..errors import InfeasibleError, PlanningError
+from ..overhead import latency_with_overhead
 from .headroom import Headroom
 
 
@@ -74,6 +76,8 @@ class _ModelBuilding:
         tail = np.empty((len(names), len(sizes)))
         for k, t in enumerate(names):
             mean[k], tail[k] = self._lookup(t, sizes, q)
+        tail = _plus_overhead(self.profile, names, sizes, tail, q)
+        mean = mean if self.profile.overhead.is_zero else mean + self.profile.overhead.mean_ms
         elig_pts = tail <= self.qos_ms
         lo, hi, prob, groups = _classes(sizes, probs, elig_pts, self.max_classes)
         # per class: eligible iff every member point is; tail = worst member; mean = pmf-weighted
@@ -187,3 +191,20 @@ def _classes(sizes: np.ndarray, probs: np.ndarray, elig: np.ndarray, max_classes
 def _ranges(pairs: Sequence[Sequence[int]]) -> str:
     return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in pairs)
 
+
+def _plus_overhead(profile: Any, names: Sequence[str], sizes: np.ndarray, tail_ms: np.ndarray, q: float) -> np.ndarray:
+    """The per-query overhead in eligibility (the one place the planner reads it): the tail
+    latency a query sees is the quantile ``q`` of service time plus the profile's overhead
+    (:func:`~kairos_sdk.overhead.latency_with_overhead`), so a type is eligible for a batch
+    size only when that fits ``qos_ms``; the capacity uses the mean service time plus the
+    mean overhead (the caller adds it). A zero overhead returns ``tail_ms`` untouched (the
+    plan is bit-identical)."""
+    if profile.overhead.is_zero:
+        return tail_ms
+    out = tail_ms.copy()
+    for k, t in enumerate(names):
+        grid = profile.batch_sizes(t)
+        b = np.minimum(np.maximum(sizes, grid[0]), grid[-1]).astype(float)
+        seen = np.isfinite(tail_ms[k])
+        out[k, seen] = latency_with_overhead(profile, t, b[seen], q)
+    return out

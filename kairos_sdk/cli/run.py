@@ -12,6 +12,7 @@ import json
 import os
 
 from ..errors import KairosError
+from ..overhead import format_breakdown
 from .args import UsageError, non_negative, parse_headers, parse_rates, positive, read_endpoints
 from .common import POLICIES, ms, policy, print_table, progress_wanted, verdict, warn
 from .data import Setup, add_data_args, pool_arg
@@ -208,7 +209,10 @@ def cmd(args: argparse.Namespace) -> int:
                            "meets QoS"])
         if len(runs) == 1:
             print(verdict(runs[0], s.qos_ms, s.percentile))
-        else:
+        split = format_breakdown(runs[-1])  # where the time of the last run's queries went
+        if split:
+            print(split)
+        if len(runs) > 1:
             print(f"highest offered rate meeting QoS: {best.rate_qps:g} qps" if best else
                   "no rate met QoS")
         failed = [r for r in runs if r.n_failed]

@@ -31,7 +31,7 @@ __all__ = ["DynamicResult", "RunResult", "ThroughputResult"]
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class RunResult:
+class RunResult:  # long: a result's fields (16), filled in by the simulator or the client, read by name
     """What happened to every query of one run (simulated or live).
 
     Per-query arrays are in submission order and all of length ``n_queries``.

@@ -344,7 +344,10 @@ async def test_the_request_body_limit_is_sized_from_the_profile():
 
 
 async def test_the_service_time_record_is_bounded():
-    async with ReplayEndpoint(RM2, "g4dn.xlarge", model="rm2", time_scale=0, keep_service_ms=5) as ep, \
+    class Small(ReplayEndpoint):
+        keep_service_ms = 5
+
+    async with Small(RM2, "g4dn.xlarge", model="rm2", time_scale=0) as ep, \
             aiohttp.ClientSession() as s:
         for _ in range(12):
             async with s.post(f"{ep.url}/v2/models/rm2/infer", json=infer_body(4)) as r:

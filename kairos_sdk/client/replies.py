@@ -105,7 +105,7 @@ class QueryFailed:
 
 
 @dataclass(eq=False)
-class _Query:
+class _Query:  # long: one query's bookkeeping (16 fields), mutable, private to the client
     qid: int
     batch: int
     body: bytes

@@ -1,67 +1,31 @@
-"""Replay endpoints: aiohttp servers that answer like real single-worker inference servers,
-taking each query's service time from a :class:`~kairos_sdk.Profile`.
-
-A :class:`ReplayEndpoint` speaks the subset of the Open Inference Protocol (KServe V2 REST)
-the client uses — ``/v2/health/live``, ``/v2/health/ready``, ``/v2``,
-``/v2/models/{model}[/versions/{v}]``, ``.../ready`` and ``.../infer`` — and serves one
-request at a time (``workers=1``): a request that arrives while another is being served
-waits, as on a single-worker server. Each request sleeps for a service time drawn (seeded)
-from the profile of its instance type at the request's batch size (the first dimension of
-its first input) and answers a FP32 tensor ``[batch, 1]`` holding each row's sum.
-
-Faults can be injected for tests (:class:`Faults`: HTTP errors, malformed JSON, extra
-delay, failing readiness), and :meth:`ReplayEndpoint.kill` drops the server abruptly, as a
-crashed machine would.
-
-:func:`serve_pool` starts one endpoint per instance of a pool on free loopback ports and
-yields the pool with its endpoint URLs filled in; :class:`ReplayPool` does the same and
-also gives access to the endpoint objects. :func:`serve_forever` runs them until
-interrupted (the ``kairos serve-replay`` command).
-
-Examples
---------
->>> import asyncio
->>> from kairos_sdk import Pool, Profile
->>> from kairos_sdk.endpoints import serve_pool
->>> async def main():
-...     pool = Pool.from_counts({"g4dn.xlarge": 1, "r5n.large": 2})
-...     async with serve_pool(pool, Profile.builtin("rm2"), model="rm2") as live:
-...         return [u.startswith("http://127.0.0.1:") for u in live.endpoints]
->>> asyncio.run(main())
-[True, True, True]
-"""
+"""One replay endpoint: an aiohttp server answering like a real single-worker inference
+server over the Open Inference Protocol, its service times drawn from a profile; and the
+:class:`Faults` it can inject. The package docstring (:mod:`kairos_sdk.endpoints`) says more."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import ipaddress
 import json
 import math
-import signal
 import socket
-import sys
 import time
 import warnings
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from aiohttp import web
 
-from ._checks import instance_of, int_in_range, non_negative_float, positive_int, probability
-from ._loop import run as run_loop
-from ._version import __version__
-from .errors import ArgumentError, KairosError, ProfileError
-from .pool import Pool
-from .profile import Profile
+from .._checks import instance_of, int_in_range, non_negative_float, positive_int, probability
+from .._version import __version__
+from ..errors import ArgumentError, KairosError, ProfileError
+from ..profile import Profile
 
-__all__ = ["Faults", "ReplayEndpoint", "ReplayPool", "serve_forever", "serve_pool"]
+__all__ = ["Faults", "ReplayEndpoint"]
 
 _JSON = "application/json"
 
@@ -125,8 +89,6 @@ class ReplayEndpoint:
     max_body_bytes : largest request body accepted (HTTP 413 beyond it); default: sized from
         the profile's largest batch size (1 KiB per row, twice the largest batch, at least
         1 MiB).
-    keep_service_ms : how many of the latest service times ``service_ms`` keeps (bounded, so
-        a long-running server does not grow).
 
     Examples
     --------
@@ -139,6 +101,10 @@ class ReplayEndpoint:
     >>> asyncio.run(main())
     (True, 0)
     """
+
+    #: how many of the latest service times ``service_ms`` (and ``actual_ms``) keep: bounded, so
+    #: a long-running server does not grow (a subclass may set another number)
+    keep_service_ms: int = 10_000
 
     #: seconds before the end of a service time from which the endpoint yields to the event
     #: loop instead of sleeping on a timer (see ``_sleep_until``); 0 sleeps on the timer only
@@ -159,7 +125,6 @@ class ReplayEndpoint:
         instance_id: str | None = None,
         token: str | None = None,
         max_body_bytes: int | None = None,
-        keep_service_ms: int = 10_000,
     ) -> None:
         instance_of(profile, "profile", Profile)
         instance_of(instance_type, "instance_type", str)
@@ -180,7 +145,7 @@ class ReplayEndpoint:
             largest = max(int(profile.batch_sizes(t)[-1]) for t in profile.instance_types)
             max_body_bytes = max(1024**2, 2 * largest * 1024)
         self.max_body_bytes = positive_int(max_body_bytes, "max_body_bytes")
-        keep_service_ms = positive_int(keep_service_ms, "keep_service_ms")
+        keep_service_ms = positive_int(self.keep_service_ms, "keep_service_ms")
         self.profile = profile
         self.instance_type = instance_type
         self.instance_id = instance_id or instance_type
@@ -478,187 +443,3 @@ def _parse_inputs(doc: Any) -> tuple[int, np.ndarray]:
     if arr.size != math.prod(shape):
         raise ValueError(f"inputs[0]: {arr.size} values do not fill shape {shape}")
     return batch, arr.reshape(batch, -1).sum(axis=1)
-
-
-def _seeds(seed: int | None, n: int) -> list[np.random.SeedSequence]:
-    return np.random.SeedSequence(seed).spawn(n)
-
-
-class ReplayPool:
-    """One :class:`ReplayEndpoint` per instance of ``pool``; an async context manager.
-
-    Inside ``async with``, ``.pool`` is the pool with endpoint URLs filled in and
-    ``.endpoints`` the servers (also ``replay[i]`` / ``replay["r5n.large-0"]``), so a test
-    can inject faults or kill one.
-
-    Parameters
-    ----------
-    pool, profile : the instances to serve and their latency profile.
-    model : the model name served.
-    seed : seeds every endpoint's service-time draws (one child seed each).
-    time_scale, workers, host : as for :class:`ReplayEndpoint`.
-    port : 0 for free ports, else endpoint ``k`` listens on ``port + k``.
-    faults : ``{instance id or index: Faults}`` to inject from the start.
-    token, max_body_bytes : as for :class:`ReplayEndpoint` (one token for every endpoint).
-    """
-
-    def __init__(
-        self,
-        pool: Pool,
-        profile: Profile,
-        *,
-        model: str = "model",
-        seed: int | None = 0,
-        time_scale: float = 1.0,
-        workers: int = 1,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        faults: Mapping[int | str, Faults] | None = None,
-        token: str | None = None,
-        max_body_bytes: int | None = None,
-    ) -> None:
-        instance_of(pool, "pool", Pool)
-        instance_of(faults or {}, "faults", Mapping, hint=" {instance id or index: Faults}")
-        faults = dict(faults or {})
-        ids = [i.id for i in pool]
-        unknown = [k for k in faults if not (k in ids or (isinstance(k, int) and 0 <= k < len(ids)))]
-        if unknown:
-            raise ArgumentError(f"faults name unknown instance(s) {unknown}; ids: {', '.join(ids)}")
-        port = int_in_range(port, "port", 0, 65535 - (len(ids) - 1), what=f" (0 = free ports; else a base port with room for {len(ids)} endpoints)")
-        seeds = _seeds(seed, len(ids))
-        self._source = pool
-        self.endpoints: tuple[ReplayEndpoint, ...] = tuple(
-            ReplayEndpoint(
-                profile,
-                inst.type,
-                model=model,
-                host=host,
-                port=port + k if port else 0,
-                seed=seeds[k],
-                time_scale=time_scale,
-                workers=workers,
-                faults=faults.get(inst.id, faults.get(k)),
-                instance_id=inst.id,
-                token=token,
-                max_body_bytes=max_body_bytes,
-            )
-            for k, inst in enumerate(pool)
-        )
-        self.pool: Pool = pool
-
-    async def start(self) -> Pool:
-        try:
-            urls = await asyncio.gather(*(ep.start() for ep in self.endpoints))
-        except BaseException:
-            await self.stop()
-            raise
-        self.pool = self._source.with_endpoints(list(urls))
-        return self.pool
-
-    async def stop(self) -> None:
-        await asyncio.gather(*(ep.stop() for ep in self.endpoints), return_exceptions=True)
-
-    async def __aenter__(self) -> ReplayPool:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    def __getitem__(self, key: int | str) -> ReplayEndpoint:
-        if isinstance(key, str):
-            for ep in self.endpoints:
-                if ep.instance_id == key:
-                    return ep
-            raise KeyError(key)
-        return self.endpoints[key]
-
-    def __len__(self) -> int:
-        return len(self.endpoints)
-
-    def __repr__(self) -> str:
-        return f"ReplayPool({self._source.describe()}, {sum(ep.running for ep in self.endpoints)} running)"
-
-
-@asynccontextmanager
-async def serve_pool(pool: Pool, profile: Profile, **options: Any) -> AsyncIterator[Pool]:
-    """Start a :class:`ReplayEndpoint` per instance on free loopback ports; yields the pool
-    with endpoints filled in and stops the servers on exit. Options as for :class:`ReplayPool`."""
-    async with ReplayPool(pool, profile, **options) as replay:
-        yield replay.pool
-
-
-async def serve_until_cancelled(
-    pool: Pool,
-    profile: Profile,
-    *,
-    announce: Callable[[Pool], None] | None = None,
-    pool_file: str | Path | None = None,
-    **options: Any,
-) -> None:
-    """Serve replay endpoints for ``pool`` until the task is cancelled (or SIGINT/SIGTERM)."""
-    async with ReplayPool(pool, profile, **options) as replay:
-        if pool_file is not None:
-            Path(pool_file).write_text(json.dumps(replay.pool.to_dict(), indent=2) + "\n")
-        if announce is not None:
-            announce(replay.pool)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows / non-main thread
-                loop.add_signal_handler(sig, stop.set)
-        try:
-            await stop.wait()
-        finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                with contextlib.suppress(NotImplementedError, RuntimeError):
-                    loop.remove_signal_handler(sig)
-
-
-def serve_forever(
-    pool: Pool | Mapping[str, int],
-    profile: Profile,
-    *,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    model: str = "model",
-    seed: int | None = 0,
-    time_scale: float = 1.0,
-    workers: int = 1,
-    pool_file: str | Path | None = None,
-    out: Any = None,
-    token: str | None = None,
-) -> int:
-    """Blocking entry point of ``kairos serve-replay``: serve until Ctrl-C or SIGTERM.
-
-    Prints one line per endpoint (instance id, type, URL) to ``out`` (stdout) and, with
-    ``pool_file``, writes the pool with its endpoints as JSON (``Pool.to_dict()``). With
-    ``token``, every request must carry it as a bearer token. Returns the exit status (0).
-    Must not be called from inside a running event loop.
-    """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        raise KairosError("serve_forever blocks; inside an event loop use `await serve_until_cancelled(...)` instead")
-    instance_of(pool, "pool", (Pool, Mapping))
-    if isinstance(pool, Mapping):
-        pool = Pool.from_counts(pool)
-    stream = out if out is not None else sys.stdout
-
-    def announce(live: Pool) -> None:
-        width = max(len(i.id) for i in live)
-        print(f"kairos replay endpoints (model {model!r}, time_scale {time_scale:g}); Ctrl-C to stop", file=stream)
-        for inst in live:
-            print(f"  {inst.id:<{width}}  {inst.type:<14} {inst.endpoint}", file=stream)
-        if pool_file is not None:
-            print(f"pool written to {pool_file}", file=stream)
-        stream.flush()
-
-    with contextlib.suppress(KeyboardInterrupt):  # the signal handler normally catches it first
-        run_loop(serve_until_cancelled(
-            pool, profile, announce=announce, pool_file=pool_file, host=host, port=port, model=model,
-            seed=seed, time_scale=time_scale, workers=workers, token=token,
-        ))
-    return 0

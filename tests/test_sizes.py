@@ -27,8 +27,6 @@ KNOWN = {
     "kairos_sdk/dynamic.py::simulate_dynamic",    # 102 code lines
     "kairos_sdk/endpoints.py::ReplayEndpoint",    # 13 parameters
     "kairos_sdk/endpoints.py",                    # 646 lines
-    "kairos_sdk/scaleout.py::_run",               # 148 code lines
-    "kairos_sdk/scaleout.py::routers_throughput", # 63 code lines
 }
 
 

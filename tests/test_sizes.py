@@ -22,9 +22,6 @@ _spec.loader.exec_module(check_sizes)
 KNOWN = {
     "kairos_sdk/client/replies.py::_Query",       # 16 fields
     "kairos_sdk/results.py::RunResult",           # 16 fields
-    "kairos_sdk/dynamic.py::_Sim",                # 16 parameters
-    "kairos_sdk/dynamic.py::_Sim.run",            # 75 code lines
-    "kairos_sdk/dynamic.py::simulate_dynamic",    # 102 code lines
     "kairos_sdk/endpoints.py::ReplayEndpoint",    # 13 parameters
     "kairos_sdk/endpoints.py",                    # 646 lines
 }

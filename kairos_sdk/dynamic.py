@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from ._checks import instance_of, non_negative_float, positive_float, positive_int
+from ._checks import percentile as check_percentile
 from .adapt import Actuator, Controller, Decision, Observation
 from .distribute import Dispatcher, KairosPolicy, Policy
 from .errors import SimulationError
@@ -96,13 +97,26 @@ def _as_delays(provisioning_s: float | Mapping[str, float], types: Sequence[str]
     return {t: d for t in types}
 
 
+@dataclass(frozen=True)
+class _Settings:
+    """What a run is judged against and how its pool behaves (validated by :func:`simulate_dynamic`)."""
+
+    qos_ms: float
+    percentile: float
+    delays: dict[str, float]        # seconds from a decision to an instance in service, per type
+    observe_ms: float               # the controller observes this often
+    max_per_type: dict[str, int]    # slots per type
+    learned_policy: bool            # re-prepare the policy with a controller's learned profile
+
+
 class _Sim:
     """The event loop's state (one run)."""
 
     def __init__(self, profile: Profile, workload: Workload, trace: RateTrace, catalog: Catalog,
-                 initial: Mapping[str, int], controller: Any, policy: Policy, *, qos_ms: float, percentile: float,
-                 delays: dict[str, float], observe_ms: float, max_per_type: dict[str, int], events: Sequence[Any],
-                 actuator: Any, rng: np.random.Generator, learned_policy: bool) -> None:
+                 initial: Mapping[str, int], controller: Any, policy: Policy, settings: _Settings, *,
+                 events: Sequence[Any], actuator: Any, rng: np.random.Generator) -> None:
+        qos_ms, percentile, delays = settings.qos_ms, settings.percentile, settings.delays
+        observe_ms, max_per_type, learned_policy = settings.observe_ms, settings.max_per_type, settings.learned_policy
         self.learned_policy = learned_policy
         self.types = tuple(sorted(max_per_type))
         self.slot_type: list[str] = [t for t in self.types for _ in range(max_per_type[t])]
@@ -139,6 +153,7 @@ class _Sim:
         self.observe_ms = observe_ms
         self.end_ms = trace.duration_s * 1000.0
         self.qos_ms = qos_ms
+        self.percentile = percentile
         # per observation window
         self.win_arrivals = 0
         self.win_batches: list[int] = []
@@ -147,7 +162,14 @@ class _Sim:
         self.area = 0.0
         self.last_t = 0.0
         self.timeline: list[tuple[float, float, dict[str, int], dict[str, int]]] = []
-        for i in range(ns):
+        self._start_live(initial)
+        for ev in events:
+            self._push(1000.0 * ev.at_s, _EVENT, ev, 0, 0)
+        self._push(observe_ms, _TICK, 0, 0, 0)
+
+    def _start_live(self, initial: Mapping[str, int]) -> None:
+        """Every slot out of rotation but the ``initial`` ones, live at time 0."""
+        for i in range(len(self.slot_type)):
             self.disp.set_available(i, False)
         for t, c in initial.items():
             if c > len(self.of_type[t]):
@@ -156,9 +178,6 @@ class _Sim:
             for i in self.of_type[t][:c]:
                 self.state[i] = _LIVE
                 self.disp.set_available(i, True)
-        for ev in events:
-            self._push(1000.0 * ev.at_s, _EVENT, ev, 0, 0)
-        self._push(observe_ms, _TICK, 0, 0, 0)
 
     # ------------------------------------------------------------------ helpers
     def _push(self, t: float, kind: int, a: Any, b: int, c: int) -> None:
@@ -256,6 +275,7 @@ class _Sim:
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> None:
+        """Process arrivals and events in time order until the last query is done."""
         disp = self.disp
         arr = self.arrival.tolist()
         bl = self.batch.tolist()
@@ -271,37 +291,8 @@ class _Sim:
                     self._account(t)
                     break
                 self._account(t)
-                if kind == _DONE:
-                    qid, i = a, b
-                    if c != self.epoch[qid]:
-                        continue  # its instance was preempted; it runs again elsewhere
-                    disp.finish_on(i, qid)
-                    self.finish[qid] = t
-                    typ = self.slot_type[i]
-                    self.win_service[typ][0].append(bl[qid])
-                    self.win_service[typ][1].append(self.svc_true[qid])
-                    if self.state[i] == _DRAIN and not disp.running[i]:
-                        self._release(i, t)
-                elif kind == _READY:
-                    i = a
-                    if b != self.gen[i] or self.state[i] != _BOOT:
-                        continue
-                    self.state[i] = _LIVE
-                    disp.set_available(i, True)
-                elif kind == _TICK:
-                    self.tick(t)
-                    self._push(t + self.observe_ms, _TICK, 0, 0, 0)
-                else:
-                    ev = a
-                    if isinstance(ev, Slowdown):
-                        self.slow[ev.instance_type].append((t, float(ev.factor)))
-                    elif isinstance(ev, Preemption):
-                        self.preempt(ev.instance_type, t)
-                    else:  # a scripted decision
-                        self.decisions.append(ev)
-                        self.reconcile(ev.counts, t)
-                        if self.actuator is not None:
-                            self.actuator.apply(ev)
+                if not self._on_event(t, kind, a, b, c, bl):
+                    continue
             elif k < n:
                 t = nxt_arr
                 self._account(t)
@@ -311,25 +302,77 @@ class _Sim:
                 k += 1
             else:
                 raise SimulationError("the simulation ran out of events with queries outstanding")  # pragma: no cover
-            starts = disp.dispatch(t)
-            gone = disp.take_shed()
-            if gone:  # a shedding policy gave them up: failed queries, reported as such
-                self.shed += gone
-            if not starts and k >= n and disp.n_pending and not any(disp.running) and self._stuck():
-                raise SimulationError(
-                    f"{disp.n_pending} queries are pending with no instance in service or starting; "
-                    "the controller left the pool empty")
-            for qid, i in starts:
-                typ = self.slot_type[i]
-                s = self.service[typ][qid]
-                for at, f in self.slow[typ]:
-                    if t >= at:
-                        s *= f
-                self.svc_true[qid] = s
-                self.served[qid] = i
-                self.attempts[qid] += 1
-                self.busy[i] += s
-                self._push(t + s, _DONE, qid, i, self.epoch[qid])
+            self._dispatch(t, k >= n)
+
+    def _on_event(self, t: float, kind: int, a: Any, b: int, c: int, bl: list[int]) -> bool:
+        """Apply one event from the heap; False when it was stale (nothing to dispatch)."""
+        if kind == _DONE:
+            qid, i = a, b
+            if c != self.epoch[qid]:
+                return False  # its instance was preempted; it runs again elsewhere
+            self.disp.finish_on(i, qid)
+            self.finish[qid] = t
+            typ = self.slot_type[i]
+            self.win_service[typ][0].append(bl[qid])
+            self.win_service[typ][1].append(self.svc_true[qid])
+            if self.state[i] == _DRAIN and not self.disp.running[i]:
+                self._release(i, t)
+        elif kind == _READY:
+            i = a
+            if b != self.gen[i] or self.state[i] != _BOOT:
+                return False
+            self.state[i] = _LIVE
+            self.disp.set_available(i, True)
+        elif kind == _TICK:
+            self.tick(t)
+            self._push(t + self.observe_ms, _TICK, 0, 0, 0)
+        else:
+            self._scripted(a, t)
+        return True
+
+    def _scripted(self, ev: Any, t: float) -> None:
+        """A :class:`Slowdown`, :class:`Preemption` or scripted decision comes due."""
+        if isinstance(ev, Slowdown):
+            self.slow[ev.instance_type].append((t, float(ev.factor)))
+        elif isinstance(ev, Preemption):
+            self.preempt(ev.instance_type, t)
+        else:  # a scripted decision
+            self.decisions.append(ev)
+            self.reconcile(ev.counts, t)
+            if self.actuator is not None:
+                self.actuator.apply(ev)
+
+    def _dispatch(self, t: float, arrivals_over: bool) -> None:
+        """The policy decides at ``t``; start what it starts, note what it sheds."""
+        disp = self.disp
+        starts = disp.dispatch(t)
+        gone = disp.take_shed()
+        if gone:  # a shedding policy gave them up: failed queries, reported as such
+            self.shed += gone
+        if not starts and arrivals_over and disp.n_pending and not any(disp.running) and self._stuck():
+            raise SimulationError(
+                f"{disp.n_pending} queries are pending with no instance in service or starting; "
+                "the controller left the pool empty")
+        for qid, i in starts:
+            typ = self.slot_type[i]
+            s = self.service[typ][qid]
+            for at, f in self.slow[typ]:
+                if t >= at:
+                    s *= f
+            self.svc_true[qid] = s
+            self.served[qid] = i
+            self.attempts[qid] += 1
+            self.busy[i] += s
+            self._push(t + s, _DONE, qid, i, self.epoch[qid])
+
+    def release_all(self) -> float:
+        """Release every instance still rented when the last query finishes (or the trace
+        ends, if later); returns that time in ms."""
+        end_ms = max(self.end_ms, float(np.nanmax(self.finish)) if self.finish.size else 0.0)
+        for i, s in enumerate(self.state):
+            if s != _OFF:
+                self._release(i, end_ms)
+        return end_ms
 
     def _stuck(self) -> bool:
         return not any(s in (_LIVE, _BOOT) for s in self.state)
@@ -394,68 +437,23 @@ def simulate_dynamic(
     instance_of(catalog, "catalog", Catalog)
     instance_of(initial, "initial", Mapping, hint=" {instance type: count}")
     qos_ms = positive_float(qos_ms, "qos_ms", unit="milliseconds", error=SimulationError)
-    from ._checks import percentile as check_percentile
-
     percentile = check_percentile(percentile, error=SimulationError)
     observe_s = positive_float(observe_every_s, "observe_every_s", unit="seconds", error=SimulationError)
     window_s = positive_float(window_s, "window_s", unit="seconds", error=SimulationError)
-    types = [t for t in catalog.names if t in profile.instance_types]
-    missing = sorted(set(initial) - set(types))
-    if missing:
-        raise SimulationError(f"initial types {', '.join(missing)} are not in both the catalog and the profile")
-    if not types:
-        raise SimulationError("no catalog type has a latency profile")
-    if isinstance(max_per_type, Mapping):
-        slots = {t: positive_int(max_per_type.get(t, 32), f"max_per_type[{t!r}]", error=SimulationError) for t in types}
-    elif max_per_type is not None:
-        m = positive_int(max_per_type, "max_per_type", error=SimulationError)
-        slots = {t: m for t in types}
-    else:
-        slots = {t: catalog[t].cap if catalog[t].cap else 32 for t in types}
-    init = {}
-    for t, c in initial.items():
-        init[t] = positive_int(c, f"initial[{t!r}]", error=SimulationError) if c else 0
-    if not any(init.values()):
-        raise SimulationError("initial must rent at least one instance")
-    for ev in events:
-        if not isinstance(ev, (Slowdown, Preemption, Decision)):
-            raise SimulationError(f"events must be Slowdown, Preemption or Decision, got {type(ev).__name__}")
-        typ = getattr(ev, "instance_type", None)
-        if typ is not None and typ not in types:
-            raise SimulationError(f"event {ev!r} names type {typ!r}, which is not rentable here")
-    if controller is not None and not isinstance(controller, Controller):
-        raise SimulationError(f"controller must have reset() and observe(), got {type(controller).__name__}")
-    if actuator is not None and not isinstance(actuator, Actuator):
-        raise SimulationError(f"actuator must have apply(decision), got {type(actuator).__name__}")
+    types = _rentable_types(profile, catalog, initial)
+    slots = _slots(max_per_type, catalog, types)
+    init = _initial_counts(initial)
+    _check_hooks(events, types, controller, actuator)
     policy = KairosPolicy() if policy is None else policy
     if controller is not None:
         controller.reset(init, now_s=0.0)
-    sim = _Sim(profile, workload, trace, catalog, init, controller, policy, qos_ms=qos_ms, percentile=percentile,
-               delays=_as_delays(provisioning_s, types), observe_ms=observe_s * 1000.0, max_per_type=slots,
-               events=list(events), actuator=actuator, rng=np.random.default_rng(seed),
-               learned_policy=bool(share_learned_profile))
+    settings = _Settings(qos_ms=qos_ms, percentile=percentile, delays=_as_delays(provisioning_s, types),
+                         observe_ms=observe_s * 1000.0, max_per_type=slots,
+                         learned_policy=bool(share_learned_profile))
+    sim = _Sim(profile, workload, trace, catalog, init, controller, policy, settings, events=list(events),
+               actuator=actuator, rng=np.random.default_rng(seed))
     sim.run()
-    end_ms = max(sim.end_ms, float(np.nanmax(sim.finish)) if sim.finish.size else 0.0)
-    for i, s in enumerate(sim.state):
-        if s != _OFF:
-            sim._release(i, end_ms)
-    run = RunResult(
-        latencies_ms=sim.finish - sim.arrival,
-        batch=sim.batch,
-        arrival_ms=sim.arrival,
-        instance=sim.served,
-        instance_ids=sim.slot_ids,
-        instance_types=tuple(sim.slot_type),
-        busy_ms=sim.busy,
-        duration_ms=end_ms,
-        qos_ms=qos_ms,
-        percentile=percentile,
-        policy=getattr(policy, "name", type(policy).__name__),
-        attempts=sim.attempts,
-        failures=tuple((k, f"shed: could no longer meet the {qos_ms:g} ms QoS target") for k in sorted(sim.shed)),
-        source="simulated",
-        extra={"seed": seed, "service_ms": sim.svc_true},
-    )
+    run = _run_result(sim, sim.release_all(), policy, seed)
     tl = sim.timeline
     return DynamicResult(
         run=run,
@@ -472,3 +470,68 @@ def simulate_dynamic(
                "observe_every_s": observe_s},
     )
 
+
+def _rentable_types(profile: Profile, catalog: Catalog, initial: Mapping[str, int]) -> list[str]:
+    """The catalog's types the profile covers; every ``initial`` type must be one."""
+    types = [t for t in catalog.names if t in profile.instance_types]
+    missing = sorted(set(initial) - set(types))
+    if missing:
+        raise SimulationError(f"initial types {', '.join(missing)} are not in both the catalog and the profile")
+    if not types:
+        raise SimulationError("no catalog type has a latency profile")
+    return types
+
+
+def _slots(max_per_type: Any, catalog: Catalog, types: Sequence[str]) -> dict[str, int]:
+    """Slots per type: ``max_per_type`` as given, else the catalog's cap, else 32."""
+    if isinstance(max_per_type, Mapping):
+        return {t: positive_int(max_per_type.get(t, 32), f"max_per_type[{t!r}]", error=SimulationError) for t in types}
+    if max_per_type is not None:
+        m = positive_int(max_per_type, "max_per_type", error=SimulationError)
+        return {t: m for t in types}
+    return {t: catalog[t].cap if catalog[t].cap else 32 for t in types}
+
+
+def _initial_counts(initial: Mapping[str, int]) -> dict[str, int]:
+    init = {}
+    for t, c in initial.items():
+        init[t] = positive_int(c, f"initial[{t!r}]", error=SimulationError) if c else 0
+    if not any(init.values()):
+        raise SimulationError("initial must rent at least one instance")
+    return init
+
+
+def _check_hooks(events: Sequence[Any], types: Sequence[str], controller: Any, actuator: Any) -> None:
+    """The scripted events name rentable types; the controller and actuator have the right methods."""
+    for ev in events:
+        if not isinstance(ev, (Slowdown, Preemption, Decision)):
+            raise SimulationError(f"events must be Slowdown, Preemption or Decision, got {type(ev).__name__}")
+        typ = getattr(ev, "instance_type", None)
+        if typ is not None and typ not in types:
+            raise SimulationError(f"event {ev!r} names type {typ!r}, which is not rentable here")
+    if controller is not None and not isinstance(controller, Controller):
+        raise SimulationError(f"controller must have reset() and observe(), got {type(controller).__name__}")
+    if actuator is not None and not isinstance(actuator, Actuator):
+        raise SimulationError(f"actuator must have apply(decision), got {type(actuator).__name__}")
+
+
+def _run_result(sim: _Sim, end_ms: float, policy: Policy, seed: Any) -> RunResult:
+    """Every query's fate in one run of ``sim``."""
+    qos_ms = sim.qos_ms
+    return RunResult(
+        latencies_ms=sim.finish - sim.arrival,
+        batch=sim.batch,
+        arrival_ms=sim.arrival,
+        instance=sim.served,
+        instance_ids=sim.slot_ids,
+        instance_types=tuple(sim.slot_type),
+        busy_ms=sim.busy,
+        duration_ms=end_ms,
+        qos_ms=qos_ms,
+        percentile=sim.percentile,
+        policy=getattr(policy, "name", type(policy).__name__),
+        attempts=sim.attempts,
+        failures=tuple((k, f"shed: could no longer meet the {qos_ms:g} ms QoS target") for k in sorted(sim.shed)),
+        source="simulated",
+        extra={"seed": seed, "service_ms": sim.svc_true},
+    )

@@ -359,78 +359,99 @@ def ribbon_search(
     if not names:
         raise PlanningError("no catalog type has a latency profile; restrict the catalog to the profile's types")
     space = _Space(catalog, names, float(budget), max_configs)
-    q = percentile / 100.0
     n_trial = int(n_queries) if n_queries is not None else trial_queries(percentile)
     run_trial = evaluate or _simulated_trial(profile, workload, float(qos_ms), float(percentile), policy)
     rng = np.random.default_rng(seed)
-    alive = np.ones(len(space.x), dtype=bool)
-    optimizer = bo.BayesianOptimization(
-        f=None, pbounds={f"n{k}": (0.0, float(max(space.x[:, k].max(initial=0), 1))) for k in range(len(names))},
-        acquisition_function=bo.acquisition.ExpectedImprovement(xi=xi), random_state=seed, verbose=0,
-        allow_duplicate_points=True,
-    )
-    acq = optimizer.acquisition_function
-    trials: list[RibbonTrial] = []
-    best: int | None = None
-    since_best = 0
+    search = _Search(space, bo, xi, seed, percentile / 100.0, n_trial, float(target_qps), setup_s)
+    if search.register_known(known, target_qps, stop_at_first):
+        return _search_result(space, search.best, target_qps, search.trials, "first feasible", t0, catalog)
+    reason = search.run(run_trial, rng, max_trials=max_trials, init_points=init_points, stop_at_first=stop_at_first,
+                        patience=patience, seed=seed)
+    return _search_result(space, search.best, target_qps, search.trials, reason, t0, catalog)
 
-    def record(i: int, attainment: float, run: bool) -> RibbonTrial:
-        nonlocal best, since_best
+
+class _Search:
+    """One search's state: the pools still alive, the Gaussian process, the trials so far and
+    the cheapest feasible pool (``best``, with ``since_best`` trials without a cheaper one)."""
+
+    def __init__(self, space: _Space, bo: Any, xi: float, seed: int, q: float, n_trial: int, rate: float,
+                 setup_s: float) -> None:
+        self.space, self.q, self.n_trial, self.rate, self.setup_s = space, q, n_trial, rate, setup_s
+        self.alive = np.ones(len(space.x), dtype=bool)
+        self.optimizer = bo.BayesianOptimization(
+            f=None, pbounds={f"n{k}": (0.0, float(max(space.x[:, k].max(initial=0), 1))) for k in range(len(space.names))},
+            acquisition_function=bo.acquisition.ExpectedImprovement(xi=xi), random_state=seed, verbose=0,
+            allow_duplicate_points=True,
+        )
+        self.trials: list[RibbonTrial] = []
+        self.best: int | None = None
+        self.since_best = 0
+
+    def record(self, i: int, attainment: float, run: bool) -> RibbonTrial:
+        """Register pool ``i``'s verdict with the model, then prune as Ribbon does."""
+        space, q, n_trial = self.space, self.q, self.n_trial
         meets = attainment >= q - 1e-12
         cost = float(space.cost[i])
         obj = _objective(meets, attainment, cost, space.max_cost, q)
-        hours = (setup_s + n_trial / float(target_qps)) / 3600.0 if run else 0.0
-        tr = RibbonTrial(space.counts(i), cost, float(target_qps), float(attainment), bool(meets), obj,
+        hours = (self.setup_s + n_trial / self.rate) / 3600.0 if run else 0.0
+        tr = RibbonTrial(space.counts(i), cost, self.rate, float(attainment), bool(meets), obj,
                          n_trial if run else 0, hours, hours * cost,
                          int(round((1.0 - attainment) * n_trial)) if run else 0, run)
-        trials.append(tr)
-        optimizer.register(params={f"n{k}": float(v) for k, v in enumerate(space.x[i])}, target=obj)
+        self.trials.append(tr)
+        self.optimizer.register(params={f"n{k}": float(v) for k, v in enumerate(space.x[i])}, target=obj)
         # Ribbon's pruning
-        alive[i] = False
+        self.alive[i] = False
         if meets:
-            alive[space.cost > space.cost[i] + 1e-9] = False
-            if best is None or cost < space.cost[best] - 1e-9:
-                best, since_best = i, 0
+            self.alive[space.cost > space.cost[i] + 1e-9] = False
+            if self.best is None or cost < space.cost[self.best] - 1e-9:
+                self.best, self.since_best = i, 0
             else:
-                since_best += 1
+                self.since_best += 1
         else:
-            alive[(space.x <= space.x[i]).all(axis=1)] = False
-            if best is not None:
-                since_best += 1
+            self.alive[(space.x <= space.x[i]).all(axis=1)] = False
+            if self.best is not None:
+                self.since_best += 1
         return tr
 
-    for k in known:  # verdicts that carry over from other rates, free
-        i = space.index(k.counts)
-        if i is None or not alive[i]:
-            continue
-        if (not k.meets_qos and k.rate_qps <= target_qps) or (k.meets_qos and k.rate_qps >= target_qps):
-            record(i, k.attainment, run=False)
-            if stop_at_first and k.meets_qos:
-                return _search_result(space, best, target_qps, trials, "first feasible", t0, catalog)
+    def register_known(self, known: Sequence[RibbonTrial], target_qps: float, stop_at_first: bool) -> bool:
+        """Record the earlier verdicts that carry over to ``target_qps``, free; True to stop."""
+        for k in known:
+            i = self.space.index(k.counts)
+            if i is None or not self.alive[i]:
+                continue
+            if (not k.meets_qos and k.rate_qps <= target_qps) or (k.meets_qos and k.rate_qps >= target_qps):
+                self.record(i, k.attainment, run=False)
+                if stop_at_first and k.meets_qos:
+                    return True
+        return False
 
-    reason = "max_trials"
-    while sum(t.run for t in trials) < max_trials:
-        cand = np.flatnonzero(alive)
-        if not len(cand):
-            reason = "exhausted"
-            break
-        if sum(t.run for t in trials) < init_points or len(optimizer.space) < 2:
-            i = int(rng.choice(cand))
-        else:
-            params = [{f"n{k}": float(v) for k, v in enumerate(space.x[c])} for c in cand]
-            mean, std = optimizer.predict(params, return_std=True)
-            acq.y_max = float(np.max(optimizer.space.target))
-            ei = acq.base_acq(np.asarray(mean, dtype=float), np.maximum(np.asarray(std, dtype=float), 1e-12))
-            i = int(cand[int(np.argmax(ei))])
-        attainment = float(run_trial(space.counts(i), float(target_qps), n_trial, seed + len(trials)))
-        tr = record(i, attainment, run=True)
-        if stop_at_first and tr.meets_qos:
-            reason = "first feasible"
-            break
-        if patience is not None and best is not None and since_best >= patience:
-            reason = "patience"
-            break
-    return _search_result(space, best, target_qps, trials, reason, t0, catalog)
+    def propose(self, cand: np.ndarray, rng: np.random.Generator, init_points: int) -> int:
+        """The next pool to try: at random at first, then the highest expected improvement."""
+        optimizer = self.optimizer
+        if sum(t.run for t in self.trials) < init_points or len(optimizer.space) < 2:
+            return int(rng.choice(cand))
+        params = [{f"n{k}": float(v) for k, v in enumerate(self.space.x[c])} for c in cand]
+        mean, std = optimizer.predict(params, return_std=True)
+        acq = optimizer.acquisition_function
+        acq.y_max = float(np.max(optimizer.space.target))
+        ei = acq.base_acq(np.asarray(mean, dtype=float), np.maximum(np.asarray(std, dtype=float), 1e-12))
+        return int(cand[int(np.argmax(ei))])
+
+    def run(self, run_trial: TrialFn, rng: np.random.Generator, *, max_trials: int, init_points: int,
+            stop_at_first: bool, patience: int | None, seed: int) -> str:
+        """Run trials until a stop condition holds; returns the stop reason."""
+        while sum(t.run for t in self.trials) < max_trials:
+            cand = np.flatnonzero(self.alive)
+            if not len(cand):
+                return "exhausted"
+            i = self.propose(cand, rng, init_points)
+            attainment = float(run_trial(self.space.counts(i), self.rate, self.n_trial, seed + len(self.trials)))
+            tr = self.record(i, attainment, run=True)
+            if stop_at_first and tr.meets_qos:
+                return "first feasible"
+            if patience is not None and self.best is not None and self.since_best >= patience:
+                return "patience"
+        return "max_trials"
 
 
 def _search_result(space: _Space, best: int | None, rate: float, trials: list[RibbonTrial], reason: str,

@@ -47,6 +47,7 @@ import heapq
 import math
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -125,16 +126,31 @@ def _typical_ms(profile: Profile, t: str) -> float:
     return float(np.mean(profile.latency(t, b, q="mean")))
 
 
+@dataclass(frozen=True)
+class _Rules:
+    """The settings of one run of the event loop."""
+
+    rate: float
+    qos_ms: float
+    percentile: float
+    routers: int
+    split: str
+    view: str
+    park: str
+    warmup: int
+    stop_on_fail: bool
+
+
 def _run(types, profile, draws, policy, *, rate, qos_ms, percentile, routers, split, view, plan, workload,
          warmup, stop_on_fail, park="backoff"):
     """The event loop; returns (finish_ms, served_by, busy_ms, arrival_ms, ok, shed, stats)."""
-    n = len(draws.batch)
-    nn = len(types)
-    arrival = draws.unit_arrival * (1000.0 / rate)
-    arr_l = arrival.tolist()
-    b_l = draws.batch.tolist()
-    who = np.minimum((draws.route_u * routers).astype(np.int64), routers - 1).tolist() if routers > 1 else [0] * n
-    # the instances each router dispatches to (global indices), and global -> local maps
+    rules = _Rules(rate=rate, qos_ms=qos_ms, percentile=percentile, routers=routers, split=split, view=view,
+                   park=park, warmup=warmup, stop_on_fail=stop_on_fail)
+    return _Loop(types, profile, draws, policy, plan, workload, rules).run()
+
+
+def _members(types: tuple[str, ...], routers: int, split: str) -> list[list[int]]:
+    """The instances each router dispatches to (global indices)."""
     if split == "partition" and routers > 1:
         members: list[list[int]] = [[] for _ in range(routers)]
         seen: dict[str, int] = {}
@@ -144,140 +160,194 @@ def _run(types, profile, draws, policy, *, rate, qos_ms, percentile, routers, sp
             members[k % routers].append(i)
         if any(not m for m in members):
             raise SimulationError(f"split='partition' needs at least {routers} instances to give each router one")
-    else:
-        members = [list(range(nn)) for _ in range(routers)]
-    local = [{g: j for j, g in enumerate(m)} for m in members]
-    disps = [Dispatcher(copy.deepcopy(policy), [types[g] for g in m], profile, qos_ms=qos_ms,
-                        percentile=percentile, plan=plan, workload=workload) for m in members]
-    names = draws.names
-    svc = [draws.service[t].tolist() for t in names]
-    tix = [names.index(t) for t in types]
-    if park == "typical":
-        first_park = [_typical_ms(profile, t) for t in names]
-    else:  # "backoff": the type's quickest answer, doubled at each rejection in a row
-        first_park = [float(profile.latency(t, profile.batch_sizes(t)[0], q="mean")) for t in names]
-    strikes: list[dict[int, int]] = [{} for _ in range(routers)]
-    shared = routers > 1 and split == "random"
-    running_by = [-1] * nn  # router whose query runs on each instance (-1: free)
-    parked = [set() for _ in range(routers)]  # instances a router took out of rotation
-    finish = np.full(n, np.nan)
-    served = np.full(n, -1, dtype=np.int64)
-    busy = [0.0] * nn
-    heap: list[tuple[float, int, int, int, int, int]] = []
-    push, pop = heapq.heappush, heapq.heappop
-    seq = 0
-    shed: list[int] = []
-    allowed = math.floor((1.0 - percentile / 100.0) * (n - warmup) + 1e-9)
-    misses = 0
-    rejections = 0
-    dispatch_s = 0.0
-    decisions = 0
-    ok = True
+        return members
+    return [list(range(len(types))) for _ in range(routers)]
 
-    def decide(r: int, t: float) -> None:
+
+def _first_park(profile: Profile, names: tuple[str, ...], park: str) -> list[float]:
+    """How long a router first parks an instance of each type that turned it away."""
+    if park == "typical":
+        return [_typical_ms(profile, t) for t in names]
+    # "backoff": the type's quickest answer, doubled at each rejection in a row
+    return [float(profile.latency(t, profile.batch_sizes(t)[0], q="mean")) for t in names]
+
+
+class _Loop:
+    """One run's state: the routers' dispatchers, the true instances and the event heap."""
+
+    def __init__(self, types, profile, draws, policy, plan, workload, rules: _Rules) -> None:
+        n = len(draws.batch)
+        nn = len(types)
+        routers = rules.routers
+        self.policy, self.rules, self.routers, self.n = policy, rules, routers, n
+        self.view, self.park, self.qos_ms, self.warmup = rules.view, rules.park, rules.qos_ms, rules.warmup
+        self.stop_on_fail = rules.stop_on_fail
+        self.arrival = draws.unit_arrival * (1000.0 / rules.rate)
+        self.arr_l = self.arrival.tolist()
+        self.b_l = draws.batch.tolist()
+        self.who = (np.minimum((draws.route_u * routers).astype(np.int64), routers - 1).tolist() if routers > 1
+                    else [0] * n)
+        self.members = _members(types, routers, rules.split)
+        self.local = [{g: j for j, g in enumerate(m)} for m in self.members]  # global -> local, per router
+        self.disps = [Dispatcher(copy.deepcopy(policy), [types[g] for g in m], profile, qos_ms=rules.qos_ms,
+                                 percentile=rules.percentile, plan=plan, workload=workload) for m in self.members]
+        names = draws.names
+        self.svc = [draws.service[t].tolist() for t in names]
+        self.tix = [names.index(t) for t in types]
+        self.first_park = _first_park(profile, names, rules.park)
+        self.strikes: list[dict[int, int]] = [{} for _ in range(routers)]
+        self.shared = routers > 1 and rules.split == "random"
+        self.running_by = [-1] * nn  # router whose query runs on each instance (-1: free)
+        self.parked = [set() for _ in range(routers)]  # instances a router took out of rotation
+        self.finish = np.full(n, np.nan)
+        self.served = np.full(n, -1, dtype=np.int64)
+        self.busy = [0.0] * nn
+        self.heap: list[tuple[float, int, int, int, int, int]] = []
+        self.seq = 0
+        self.shed: list[int] = []
+        self.allowed = math.floor((1.0 - rules.percentile / 100.0) * (n - rules.warmup) + 1e-9)
+        self.misses = 0
+        self.rejections = 0
+        self.dispatch_s = 0.0
+        self.decisions = 0
+        self.ok = True
+
+    def _push(self, event: tuple[float, int, int, int, int]) -> None:
+        t, kind, r, qid, g = event
+        heapq.heappush(self.heap, (t, self.seq, kind, r, qid, g))
+        self.seq += 1
+
+    def decide(self, r: int, t: float) -> None:
         """Router ``r`` dispatches; starts what the true instances accept."""
-        nonlocal seq, rejections, dispatch_s, decisions, misses, ok
-        d, m = disps[r], members[r]
+        d, m = self.disps[r], self.members[r]
         while True:
             c0 = time.perf_counter()
             starts = d.dispatch(t)
-            dispatch_s += time.perf_counter() - c0
-            decisions += 1
+            self.dispatch_s += time.perf_counter() - c0
+            self.decisions += 1
             refused = False
             for qid, j in starts:
                 g = m[j]
-                if running_by[g] >= 0:  # another router's query is there: rejected
-                    rejections += 1
-                    d.requeue(qid, j)
-                    d.set_available(j, False)
-                    parked[r].add(g)
-                    if view == "pushed":
-                        n_in_row = strikes[r].get(g, 0)
-                        strikes[r][g] = n_in_row + 1
-                        wait = first_park[tix[g]] * (2.0 ** n_in_row if park == "backoff" else 1.0)
-                        push(heap, (t + wait, seq, _RETRY, r, -1, g))
-                        seq += 1
+                if self.running_by[g] >= 0:  # another router's query is there: rejected
+                    self._rejected(r, t, qid, j, g)
                     refused = True
                     continue
-                running_by[g] = r
-                if strikes[r]:
-                    strikes[r].pop(g, None)
-                s = svc[tix[g]][qid]
-                served[qid] = g
-                busy[g] += s
-                push(heap, (t + s, seq, _DONE, r, qid, g))
-                seq += 1
-                if view == "global" and shared:
-                    for o in range(routers):
-                        if o != r and g not in parked[o]:
-                            disps[o].set_available(local[o][g], False)
-                            parked[o].add(g)
+                self._start(r, t, qid, g)
             gone = d.take_shed()
             if gone:
-                shed.extend(gone)
-                if stop_on_fail:
-                    misses += sum(1 for q in gone if q >= warmup)
-                    if misses > allowed:
-                        ok = False
+                self.shed.extend(gone)
+                if self.stop_on_fail:
+                    self.misses += sum(1 for q in gone if q >= self.warmup)
+                    if self.misses > self.allowed:
+                        self.ok = False
             if not refused:
                 return
 
-    k = 0
-    events = 0
-    while k < n or heap:
-        if heap and (k >= n or heap[0][0] <= arr_l[k]):
-            t, _, kind, r, qid, g = pop(heap)
-            if kind == _DONE:
-                running_by[g] = -1
-                disps[r].finish_on(local[r][g], qid)
-                finish[qid] = t
-                if stop_on_fail and qid >= warmup and t - arr_l[qid] > qos_ms:
-                    misses += 1
-                    if misses > allowed:
-                        ok = False
-                        break
-                if view == "global" and shared:
-                    # every router sees the instance free now; they decide oldest query first
-                    for o in range(routers):
-                        if o != r and g in parked[o]:
-                            parked[o].discard(g)
-                            disps[o].set_available(local[o][g], True)
-                    waiting = [(arr_l[disps[o].pending_ids[0]], o) for o in range(routers) if disps[o].n_pending]
-                    for _, o in sorted(waiting):
-                        decide(o, t)
-                else:
-                    decide(r, t)
-            else:  # a router puts a parked instance back in rotation and tries again
-                if g in parked[r]:
-                    parked[r].discard(g)
-                    disps[r].set_available(local[r][g], True)
-                    decide(r, t)
+    def _rejected(self, r: int, t: float, qid: int, j: int, g: int) -> None:
+        """Router ``r``'s query ``qid`` was turned away by instance ``g``: park it there."""
+        self.rejections += 1
+        d = self.disps[r]
+        d.requeue(qid, j)
+        d.set_available(j, False)
+        self.parked[r].add(g)
+        if self.view == "pushed":
+            strikes = self.strikes[r]
+            n_in_row = strikes.get(g, 0)
+            strikes[g] = n_in_row + 1
+            wait = self.first_park[self.tix[g]] * (2.0 ** n_in_row if self.park == "backoff" else 1.0)
+            self._push((t + wait, _RETRY, r, -1, g))
+
+    def _start(self, r: int, t: float, qid: int, g: int) -> None:
+        """Instance ``g`` accepted router ``r``'s query ``qid``."""
+        self.running_by[g] = r
+        if self.strikes[r]:
+            self.strikes[r].pop(g, None)
+        s = self.svc[self.tix[g]][qid]
+        self.served[qid] = g
+        self.busy[g] += s
+        self._push((t + s, _DONE, r, qid, g))
+        if self.view == "global" and self.shared:
+            for o in range(self.routers):
+                if o != r and g not in self.parked[o]:
+                    self.disps[o].set_available(self.local[o][g], False)
+                    self.parked[o].add(g)
+
+    def _done(self, t: float, r: int, qid: int, g: int) -> None:
+        """Query ``qid`` of router ``r`` finished on instance ``g``."""
+        self.running_by[g] = -1
+        self.disps[r].finish_on(self.local[r][g], qid)
+        self.finish[qid] = t
+        if self.stop_on_fail and qid >= self.warmup and t - self.arr_l[qid] > self.qos_ms:
+            self.misses += 1
+            if self.misses > self.allowed:
+                self.ok = False
+                return
+        if self.view == "global" and self.shared:
+            # every router sees the instance free now; they decide oldest query first
+            disps = self.disps
+            for o in range(self.routers):
+                if o != r and g in self.parked[o]:
+                    self.parked[o].discard(g)
+                    disps[o].set_available(self.local[o][g], True)
+            waiting = [(self.arr_l[disps[o].pending_ids[0]], o) for o in range(self.routers) if disps[o].n_pending]
+            for _, o in sorted(waiting):
+                self.decide(o, t)
         else:
-            t = arr_l[k]
-            r = who[k]
-            disps[r].submit(k, b_l[k], t)
-            k += 1
-            decide(r, t)
-        if not ok:
-            break
-        if not heap and k >= n:
-            left = [r for r in range(routers) if disps[r].n_pending]
-            for r in left:  # the end: ask until none is left
-                before = disps[r].n_pending
-                decide(r, t)
-                if not heap and disps[r].n_pending == before:
-                    raise SimulationError(f"policy {getattr(policy, 'name', policy)!r} left {before} queries "
-                                          "pending with every instance idle")
-        events += 1
-        if stop_on_fail and (events & 1023) == 0:
-            cut = int(np.searchsorted(arrival, t - qos_ms, side="right"))
-            if cut > warmup:
-                lat = finish[warmup:cut] - arrival[warmup:cut]
-                if (cut - warmup) - int(np.count_nonzero(lat <= qos_ms)) > allowed:
-                    ok = False
-                    break
-    stats = {"rejections": rejections, "dispatch_s": dispatch_s, "decisions": decisions}
-    return finish, served, np.asarray(busy), arrival, ok, shed, stats
+            self.decide(r, t)
+
+    def _retry(self, t: float, r: int, g: int) -> None:
+        """Router ``r`` puts a parked instance back in rotation and tries again."""
+        if g in self.parked[r]:
+            self.parked[r].discard(g)
+            self.disps[r].set_available(self.local[r][g], True)
+            self.decide(r, t)
+
+    def _drain(self, t: float) -> None:
+        """The end: ask every router until none has a query left."""
+        for r in [r for r in range(self.routers) if self.disps[r].n_pending]:
+            before = self.disps[r].n_pending
+            self.decide(r, t)
+            if not self.heap and self.disps[r].n_pending == before:
+                raise SimulationError(f"policy {getattr(self.policy, 'name', self.policy)!r} left {before} queries "
+                                      "pending with every instance idle")
+
+    def _hopeless(self, t: float) -> bool:
+        """More queries that arrived before ``t - qos_ms`` missed QoS than the percentile allows."""
+        w, arrival = self.warmup, self.arrival
+        cut = int(np.searchsorted(arrival, t - self.qos_ms, side="right"))
+        if cut > w:
+            lat = self.finish[w:cut] - arrival[w:cut]
+            return (cut - w) - int(np.count_nonzero(lat <= self.qos_ms)) > self.allowed
+        return False
+
+    def run(self) -> tuple:
+        """Process arrivals and events in time order; see :func:`_run` for what it returns."""
+        heap, arr_l, n = self.heap, self.arr_l, self.n
+        k = 0
+        events = 0
+        while k < n or heap:
+            if heap and (k >= n or heap[0][0] <= arr_l[k]):
+                t, _, kind, r, qid, g = heapq.heappop(heap)
+                if kind == _DONE:
+                    self._done(t, r, qid, g)
+                else:
+                    self._retry(t, r, g)
+            else:
+                t = arr_l[k]
+                r = self.who[k]
+                self.disps[r].submit(k, self.b_l[k], t)
+                k += 1
+                self.decide(r, t)
+            if not self.ok:
+                break
+            if not heap and k >= n:
+                self._drain(t)
+            events += 1
+            if self.stop_on_fail and (events & 1023) == 0 and self._hopeless(t):
+                self.ok = False
+                break
+        stats = {"rejections": self.rejections, "dispatch_s": self.dispatch_s, "decisions": self.decisions}
+        return self.finish, self.served, np.asarray(self.busy), self.arrival, self.ok, self.shed, stats
 
 
 def simulate_routers(
@@ -412,24 +482,30 @@ def routers_throughput(
                         warmup=int(warmup), stop_on_fail=True, park=park)[4]
 
         start = answers[-1] if answers and answers[-1] > 0 else float(start_qps)
-        if ok(start):
-            lo, hi = start, start * 2.0
-            while ok(hi):
-                lo, hi = hi, hi * 2.0
-        else:
-            lo, hi = start / 2.0, start
-            while not ok(lo):
-                hi, lo = lo, lo / 2.0
-                if lo < start * 1e-3:
-                    lo = 0.0
-                    break
-        while lo > 0 and hi / lo > 1.0 + rel_tol:
-            mid = math.sqrt(lo * hi)
-            if ok(mid):
-                lo = mid
-            else:
-                hi = mid
-        answers.append(lo)
+        answers.append(_highest_ok_rate(ok, start, rel_tol))
     name = getattr(policy, "name", type(policy).__name__)
     return ThroughputResult(qps=float(np.mean(answers)), per_seed_qps=tuple(answers), rel_tol=rel_tol, n_runs=runs,
                             policy=f"{name} x{routers} {split}/{view}")
+
+
+def _highest_ok_rate(ok: Any, start: float, rel_tol: float) -> float:
+    """The highest rate ``ok`` accepts: bracket from ``start`` by doubling or halving (0 when
+    even a thousandth of it fails), then bisect geometrically to ``rel_tol``."""
+    if ok(start):
+        lo, hi = start, start * 2.0
+        while ok(hi):
+            lo, hi = hi, hi * 2.0
+    else:
+        lo, hi = start / 2.0, start
+        while not ok(lo):
+            hi, lo = lo, lo / 2.0
+            if lo < start * 1e-3:
+                lo = 0.0
+                break
+    while lo > 0 and hi / lo > 1.0 + rel_tol:
+        mid = math.sqrt(lo * hi)
+        if ok(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo

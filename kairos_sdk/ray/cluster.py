@@ -152,18 +152,29 @@ def to_ray_cluster(
     if not isinstance(cluster_name, str) or not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", cluster_name):
         raise RayConfigError(f"cluster_name must be a lowercase DNS name such as 'kairos-rm2', got {cluster_name!r}")
     if ray_version is None:
-        try:
-            from importlib.metadata import version
-
-            ray_version = version("ray")
-        except Exception:  # not installed: a known release
-            ray_version = "2.55.1"
+        ray_version = _installed_ray_version()
     image = image or f"rayproject/ray:{ray_version}"
     names = {t: node_type_name(t) for t in counts}
     if len(set(names.values())) != len(names) or "head" in names.values():
         raise RayConfigError(f"instance types {sorted(counts)} do not map to distinct node group names")
-    total = sum(counts.values())
+    launcher = _launcher(counts, names, cluster_name, provider, head_instance_type)
+    kuberay = _kuberay(counts, names, cluster_name, head_instance_type, image, ray_version, namespace)
+    return RayClusterConfig(counts=counts, launcher=launcher, kuberay=kuberay)
 
+
+def _installed_ray_version() -> str:
+    """The installed Ray's version, else a known release."""
+    try:
+        from importlib.metadata import version
+
+        return version("ray")
+    except Exception:  # not installed: a known release
+        return "2.55.1"
+
+
+def _launcher(counts: dict[str, int], names: dict[str, str], cluster_name: str,
+              provider: Mapping[str, Any] | None, head_instance_type: str) -> dict[str, Any]:
+    """The cluster-launcher config: a head node and one fixed-size node type per instance type."""
     node_types: dict[str, Any] = {
         "head": {"node_config": {"InstanceType": head_instance_type}, "resources": {},
                  "min_workers": 0, "max_workers": 0},
@@ -176,9 +187,9 @@ def to_ray_cluster(
             "resources": {SLOT_RESOURCE: 1},
             "labels": {INSTANCE_TYPE_LABEL: t},
         }
-    launcher = {
+    return {
         "cluster_name": cluster_name,
-        "max_workers": total,
+        "max_workers": sum(counts.values()),
         "upscaling_speed": 1.0,
         "idle_timeout_minutes": 60,
         "provider": dict(provider) if provider is not None else {"type": "aws", "region": "us-east-1"},
@@ -188,26 +199,32 @@ def to_ray_cluster(
         "setup_commands": ["pip install 'kairos-sdk[ray]'"],
     }
 
-    workers = []
-    for t, n in counts.items():
-        workers.append({
-            "groupName": names[t],
-            "replicas": n,
-            "minReplicas": n,
-            "maxReplicas": n,
-            "rayStartParams": {
-                "resources": json.dumps(json.dumps({SLOT_RESOURCE: 1})),
-                "labels": f"{INSTANCE_TYPE_LABEL}={t}",
-            },
-            "template": {"spec": {
-                "nodeSelector": {"node.kubernetes.io/instance-type": t},
-                "containers": [{"name": "ray-worker", "image": image}],
-            }},
-        })
+
+def _worker_group(t: str, n: int, group: str, image: str) -> dict[str, Any]:
+    """One KubeRay worker group: ``n`` pods of instance type ``t``, one slot each."""
+    return {
+        "groupName": group,
+        "replicas": n,
+        "minReplicas": n,
+        "maxReplicas": n,
+        "rayStartParams": {
+            "resources": json.dumps(json.dumps({SLOT_RESOURCE: 1})),
+            "labels": f"{INSTANCE_TYPE_LABEL}={t}",
+        },
+        "template": {"spec": {
+            "nodeSelector": {"node.kubernetes.io/instance-type": t},
+            "containers": [{"name": "ray-worker", "image": image}],
+        }},
+    }
+
+
+def _kuberay(counts: dict[str, int], names: dict[str, str], cluster_name: str, head_instance_type: str,
+             image: str, ray_version: str, namespace: str | None) -> dict[str, Any]:
+    """The KubeRay ``RayCluster`` manifest: a head group and one worker group per instance type."""
     metadata: dict[str, Any] = {"name": cluster_name}
     if namespace:
         metadata["namespace"] = namespace
-    kuberay = {
+    return {
         "apiVersion": "ray.io/v1",
         "kind": "RayCluster",
         "metadata": metadata,
@@ -220,10 +237,9 @@ def to_ray_cluster(
                     "containers": [{"name": "ray-head", "image": image}],
                 }},
             },
-            "workerGroupSpecs": workers,
+            "workerGroupSpecs": [_worker_group(t, n, names[t], image) for t, n in counts.items()],
         },
     }
-    return RayClusterConfig(counts=counts, launcher=launcher, kuberay=kuberay)
 
 
 def _yaml(doc: Any) -> str:

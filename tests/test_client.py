@@ -541,25 +541,6 @@ def test_a_client_belongs_to_the_loop_it_started_in():
         asyncio.run(use())
 
 
-def test_progress_defaults_to_off_when_stderr_is_not_a_terminal(monkeypatch):
-    import io
-    import sys
-
-    from kairos_sdk.client.runs import _want_progress
-
-    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
-    monkeypatch.setattr(sys, "stderr", io.StringIO())
-    assert _want_progress(None) is False
-    assert _want_progress(True) is True
-
-    class Tty(io.StringIO):
-        def isatty(self):
-            return True
-
-    monkeypatch.setattr(sys, "stderr", Tty())
-    assert _want_progress(None) is True and _want_progress(False) is False
-
-
 async def test_html_repr_lists_instances_without_secrets():
     async with serve_pool(POOL, RM2, model="rm2", time_scale=0.0) as live, client(live, token="tok-123") as c:
         await c.infer(batch_size=2)

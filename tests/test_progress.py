@@ -31,3 +31,27 @@ def test_default_shows_no_bar_when_stderr_is_not_a_terminal(capsys, monkeypatch)
     assert want_progress(None) is False
     _search(None)
     assert capsys.readouterr().err == ""
+
+
+def test_the_default_follows_whether_stderr_is_a_terminal(monkeypatch):
+    import io
+
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert want_progress(None) is False and want_progress(True) is True
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Tty())
+    assert want_progress(None) is True and want_progress(False) is False
+
+
+def test_jupyter_shows_a_bar_by_default(monkeypatch):
+    import io
+    import types
+
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert want_progress(None) is True

@@ -25,13 +25,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .._checks import non_negative_int, positive_int
+from .._progress import progress_bar
 from ..errors import ArgumentError
 from ..overhead import Overhead
 from ..pool import Instance, Pool
 from ..profile import Profile
 from .core import KairosClient
 from .protocols import InferenceProtocol
-from .runs import _make_bar, _want_progress
 
 __all__ = ["measure_profile"]
 
@@ -88,8 +88,7 @@ async def measure_profile(
     total = sum(len(w) for w in work) + warmup * len(instances)
     records: list[dict[str, Any]] = []
     timings: list[tuple[float, float] | None] = []
-    show = _want_progress(progress)
-    bar = _make_bar(total, show, "profiling")
+    bar = progress_bar(total, progress=progress, desc="profiling", unit="q")
 
     async with KairosClient(pool, protocol=protocol, time_scale=time_scale, **client_options) as client:
 

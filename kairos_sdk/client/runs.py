@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .._checks import instance_of, positive_float, positive_int
+from .._progress import progress_bar
 from ..errors import ArgumentError, ArgumentTypeError
 from ..results import RunResult
 from ..workload import Workload
@@ -107,7 +107,7 @@ class _Runs:
     async def _run_arrivals(self, batches: np.ndarray, arrivals_ms: np.ndarray, *, rate: float, progress: bool | None,
                             on_result: Callable[[Reply | QueryFailed], Any] | None = None) -> RunResult:
         assert self._loop is not None
-        bar = _make_bar(int(batches.size), _want_progress(progress), f"live {self._policy_name()} @ {rate:g} qps")
+        bar = progress_bar(int(batches.size), progress=progress, desc=f"live {self._policy_name()} @ {rate:g} qps", unit="q")
         rec = _RunRecord(arrivals_ms, self._loop, bar, on_result)
         busy0 = self._busy_real_s.copy()
         wall0 = time.perf_counter()
@@ -195,22 +195,3 @@ def _check_run_args(workload: Any, rate: Any, n_queries: Any, duration_s: Any, o
         positive_float(duration_s, "duration_s", unit="seconds")
     if on_result is not None and not callable(on_result):
         raise ArgumentTypeError(f"on_result must be a callable taking a Reply or QueryFailed, got {type(on_result).__name__}")
-
-
-def _want_progress(progress: bool | None) -> bool:
-    if progress is not None:
-        return bool(progress)
-    if "ipykernel" in sys.modules:
-        return True
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-def _make_bar(total: int, show: bool, desc: str):
-    if not show:
-        return None
-    from tqdm.auto import tqdm  # optional display: imported only when a bar is shown
-
-    return tqdm(total=total, desc=desc, unit="q", leave=False)

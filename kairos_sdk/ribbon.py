@@ -59,6 +59,7 @@ from scipy.stats import norm
 from .errors import KairosError, PlanningError
 from .pool import Catalog, Pool
 from .profile import Profile
+from .simulate import _highest_passing_rate, simulate
 from .workload import Workload
 
 __all__ = [
@@ -238,7 +239,6 @@ def _bayes_opt() -> Any:
 def _simulated_trial(profile: Profile, workload: Workload, qos_ms: float, percentile: float,
                      policy: Any) -> TrialFn:
     from .distribute import FCFSPolicy
-    from .simulate import simulate
 
     def run(counts: dict[str, int], rate: float, n: int, seed: int) -> float:
         pol = FCFSPolicy() if policy is None else policy
@@ -531,24 +531,7 @@ def ribbon_max_throughput(
             found[rate] = res
         return res.found
 
-    lo, hi = 0.0, float(start_qps)
-    if feasible(hi):
-        lo, hi = hi, hi * 2.0
-        while feasible(hi):
-            lo, hi = hi, hi * 2.0
-    else:
-        lo = hi / 2.0
-        while not feasible(lo):
-            hi, lo = lo, lo / 2.0
-            if lo < start_qps * 1e-3:
-                lo = 0.0
-                break
-    while lo > 0 and hi / lo > 1.0 + rel_tol:
-        mid = math.sqrt(lo * hi)
-        if feasible(mid):
-            lo = mid
-        else:
-            hi = mid
+    lo = _highest_passing_rate(feasible, float(start_qps), passed=False, warm=False, rel_tol=rel_tol)
     secs = time.perf_counter() - t0
     if lo <= 0:
         return RibbonResult({}, 0.0, 0.0, False, tuple(trials), "bracketed", n_searches, secs, catalog)

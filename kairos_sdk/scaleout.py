@@ -56,7 +56,7 @@ from .distribute import Dispatcher, KairosPolicy, Policy
 from .errors import SimulationError
 from .pool import Pool
 from .profile import Profile
-from .simulate import RunResult, ThroughputResult
+from .simulate import RunResult, ThroughputResult, _highest_passing_rate
 from .workload import Workload
 
 __all__ = ["PARKS", "SPLITS", "VIEWS", "routers_throughput", "simulate_routers"]
@@ -482,30 +482,7 @@ def routers_throughput(
                         warmup=int(warmup), stop_on_fail=True, park=park)[4]
 
         start = answers[-1] if answers and answers[-1] > 0 else float(start_qps)
-        answers.append(_highest_ok_rate(ok, start, rel_tol))
+        answers.append(_highest_passing_rate(ok, start, passed=False, warm=False, rel_tol=rel_tol))
     name = getattr(policy, "name", type(policy).__name__)
     return ThroughputResult(qps=float(np.mean(answers)), per_seed_qps=tuple(answers), rel_tol=rel_tol, n_runs=runs,
                             policy=f"{name} x{routers} {split}/{view}")
-
-
-def _highest_ok_rate(ok: Any, start: float, rel_tol: float) -> float:
-    """The highest rate ``ok`` accepts: bracket from ``start`` by doubling or halving (0 when
-    even a thousandth of it fails), then bisect geometrically to ``rel_tol``."""
-    if ok(start):
-        lo, hi = start, start * 2.0
-        while ok(hi):
-            lo, hi = hi, hi * 2.0
-    else:
-        lo, hi = start / 2.0, start
-        while not ok(lo):
-            hi, lo = lo, lo / 2.0
-            if lo < start * 1e-3:
-                lo = 0.0
-                break
-    while lo > 0 and hi / lo > 1.0 + rel_tol:
-        mid = math.sqrt(lo * hi)
-        if ok(mid):
-            lo = mid
-        else:
-            hi = mid
-    return lo

@@ -11,10 +11,12 @@ import time
 from pathlib import Path
 
 from .. import defaults
+from ..baselines import homogeneous_best
 from .args import UsageError, positive
 from .common import data_dir, policy, print_table
 from .data import Setup, add_data_args
 from .plan import add_budget_arg
+from .simulate import allowable
 
 EXAMPLES = """examples:
   kairos bench
@@ -92,8 +94,6 @@ def cmd(args: argparse.Namespace) -> int:
 
 
 def quick(args: argparse.Namespace) -> int:
-    from ..baselines import homogeneous_best
-    from .simulate import allowable
 
     s = Setup(args)
     budget = args.budget if args.budget is not None else defaults.PAPER_BUDGET_PER_HOUR

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .._version import __version__
+from ..datadir import find_data_dir
 from ..distribute import policy_from_name, policy_names
 from ..errors import KairosError
 from ..planner import silence_solver_banner as _silence
@@ -46,7 +47,6 @@ def silence_solver_banner() -> None:
 
 def data_dir():
     """The shared KAIROS measurements directory, or ``None``."""
-    from ..datadir import find_data_dir
 
     return find_data_dir()
 

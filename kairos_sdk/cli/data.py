@@ -14,6 +14,9 @@ from pathlib import Path
 
 from .. import defaults
 from ..errors import KairosError
+from ..planner import Planner
+from ..pool import Catalog, Pool
+from ..workload import Workload
 from .args import (
     PlanFile,
     UsageError,
@@ -86,7 +89,6 @@ class Setup:
         self.percentile = float(pct if pct is not None else pf.percentile or defaults.PAPER_PERCENTILE)
 
     def _catalog(self, args: argparse.Namespace, pf: PlanFile):
-        from ..pool import Catalog
 
         types = self.profile.instance_types
         if args.prices:
@@ -120,14 +122,12 @@ class Setup:
         return cat
 
     def planner(self):
-        from ..planner import Planner
 
         silence_solver_banner()
         return Planner(self.profile, self.catalog, self.workload, qos_ms=self.qos_ms, percentile=self.percentile)
 
     def pool(self, counts: dict[str, int]):
         """A priced pool of ``counts``, checked against the profile and the caps."""
-        from ..pool import Pool
 
         unknown = [t for t in counts if t not in self.profile.instance_types]
         if unknown:
@@ -190,7 +190,6 @@ def _load_profile(path: str | None, model: str):
 
 
 def _workload(args: argparse.Namespace, profile):
-    from ..workload import Workload
 
     if getattr(args, "batch_mix", None):
         w = Workload.from_distribution(read_batch_mix(args.batch_mix), name=Path(args.batch_mix).name)

@@ -16,11 +16,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..baselines import homogeneous_best
+from ..defaults import PAPER_BUDGET_PER_HOUR
 from ..errors import KairosError
 from .args import positive, time_scale
 from .common import ms, policy, print_table, progress_wanted
 from .data import Setup, add_data_args
 from .plan import add_budget_arg
+from .simulate import allowable
 
 #: The first live run of each pool, as a fraction of its simulated allowable throughput.
 ANCHOR = 0.6
@@ -120,8 +123,6 @@ def _met(r) -> bool:
 
 
 def cmd(args: argparse.Namespace) -> int:
-    from ..baselines import homogeneous_best
-    from ..defaults import PAPER_BUDGET_PER_HOUR
 
     s = Setup(args)
     budget = float(args.budget if args.budget is not None else PAPER_BUDGET_PER_HOUR)
@@ -157,7 +158,6 @@ def cmd(args: argparse.Namespace) -> int:
 
 
 def _simulated(s: Setup, label: str, pool, predicted: float, seed: int) -> Knee:
-    from .simulate import allowable
 
     sim, _ = allowable(pool, s, policy("kairos"), seed=seed, n_seeds=1, n_queries=5000,
                        start_qps=max(predicted, 1e-3))

@@ -13,9 +13,11 @@ import os
 
 from ..errors import KairosError
 from ..overhead import format_breakdown
+from ..pool import Instance, Pool
 from .args import UsageError, non_negative, parse_headers, parse_rates, positive, read_endpoints
 from .common import POLICIES, ms, policy, print_table, progress_wanted, verdict, warn
 from .data import Setup, add_data_args, pool_arg
+from .simulate import reach
 
 EXAMPLES = """examples:
   kairos serve-replay --pool g4dn.xlarge=1,r5n.large=2 --write endpoints.json   # other terminal
@@ -117,7 +119,6 @@ def add_parser(sub) -> None:
 
 def endpoint_pool(args: argparse.Namespace):
     """``(setup, pool with endpoints)`` from the ENDPOINTS file and the data arguments."""
-    from ..pool import Instance, Pool
 
     if args.pool is not None and not args.pool.strip():
         raise UsageError("--pool is empty; give the 'kairos plan --json' file the endpoints serve")
@@ -149,7 +150,6 @@ def endpoint_pool(args: argparse.Namespace):
 
 
 def _warn_overload(pool, s: Setup, rates: list[float], duration: float) -> None:
-    from .simulate import reach
 
     try:
         bound = s.planner().fluid_bound(pool.counts)

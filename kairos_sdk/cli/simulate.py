@@ -6,6 +6,7 @@ import argparse
 import json
 
 from ..errors import KairosError
+from ..simulate import allowable_throughput, simulate
 from .args import positive
 from .common import POLICIES, bar, policy, print_table, verdict
 from .data import add_data_args, setup_with_pool
@@ -47,7 +48,6 @@ def add_parser(sub) -> None:
 def allowable(pool, s, pol, *, seed: int, n_seeds: int, n_queries: int, start_qps: float | None, progress=None):
     """Mean over seeds of the allowable throughput, one seed per call so a bar can advance;
     each seed starts from the previous seed's answer, as ``allowable_throughput`` does."""
-    from ..simulate import allowable_throughput
 
     answers = []
     for k in range(n_seeds):
@@ -62,7 +62,6 @@ def allowable(pool, s, pol, *, seed: int, n_seeds: int, n_queries: int, start_qp
 
 
 def cmd(args: argparse.Namespace) -> int:
-    from ..simulate import simulate
 
     s, pool, how = setup_with_pool(args)
     hint = None

@@ -141,13 +141,15 @@ async def _measure(call, args, wl, rates_wall: list[float]):  # long: overhead, 
     rows: dict[float, tuple] = {}
 
     async def run(rate):
+        n = min(args.n, max(100, int(rate * args.max_run_s)))  # slow rates: shorter runs
         rng = np.random.default_rng(args.seed)
-        batches = wl.sample_batches(args.n, rng)
-        gaps = rng.exponential(1.0 / rate, size=args.n)
+        batches = wl.sample_batches(n, rng)
+        gaps = rng.exponential(1.0 / rate, size=n)
         lat, wall = await _load(call, batches, gaps, timeout_s=60.0 * args.time_scale)
         row = _row(lat / args.time_scale, wall / args.time_scale)
         rows[rate] = row
-        print(f"    {rate * args.time_scale:7.1f} qps: attainment {row[0]:.4f}, p99 {row[1]:.0f} ms", flush=True)
+        print(f"    {rate * args.time_scale:7.1f} qps: attainment {row[0]:.4f}, p99 {row[1]:.0f} ms ({n} queries)",
+              flush=True)
         return row[0] >= TARGET
 
     for rate in rates_wall:  # climb until a run misses the target
@@ -199,7 +201,7 @@ def _report(pool_name, args, rates_wall, results, prof, pool, wl, sim_qps):  # l
     names = list(results)
     all_rates = sorted({r for n in names for r in results[n][1]})
     head = "  ".join(f"{n + ' att':>16} {'p99':>6} {'qps':>6}" for n in names)
-    print(f"\n== rm2 pool {pool_name} USD/h {pool}: time scale {ts:g}, {args.n} queries per run, "
+    print(f"\n== rm2 pool {pool_name} USD/h {pool}: time scale {ts:g}, up to {args.n} queries per run, "
           + (f"{args.ingress} ingress replica(s) (routers)" if args.ingress else "router in the driver"))
     print(f"{'rate':>7}  {head}  {'sim+ovh att':>11} {'p99':>6}")
     for rate in all_rates:
@@ -239,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fractions", type=float, nargs="+", default=[0.5, 0.7, 0.85, 1.0],
                     help="the ladder of rates, fractions of the simulated KairosPolicy allowable rate")
     ap.add_argument("--n", type=int, default=500, help="queries per run")
+    ap.add_argument("--max-run-s", type=float, default=75.0,
+                    help="fewer queries (at least 100) in a run at a rate that would take longer (wall s)")
     ap.add_argument("--time-scale", type=float, default=4.0, help="wall time per profile time")
     ap.add_argument("--ingress", type=int, default=1,
                     help="ingress replicas, each one a router (0 = route from the driver's handle)")

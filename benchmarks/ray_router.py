@@ -216,8 +216,10 @@ def _report(pool_name, args, rates_wall, results, prof, pool, wl, sim_qps):  # l
     ratio = at_qos.get("kairos", 0.0) / at_qos["power-of-two"] if at_qos.get("power-of-two") else float("inf")
     print(f"simulate(KairosPolicy) allowable: {sim_qps:.1f} qps without overhead, {sim_ov_qps:.1f} qps with "
           f"Ray's measured overhead")
+    both = "kairos" in at_qos and "power-of-two" in at_qos
     print("throughput at QoS (highest rate run meeting p99 <= 350 ms): "
-          + ", ".join(f"{n} {at_qos[n]:.1f} qps" for n in names) + f"; ratio kairos/default {ratio:.2f}")
+          + ", ".join(f"{n} {at_qos[n]:.1f} qps" for n in names)
+          + (f"; ratio kairos/default {ratio:.2f}" if both else ""))
     for n in names:
         seq = results[n][0]
         print(f"Ray Serve per-request overhead with {n}: median {np.median(seq) * ts:.2f} ms wall "

@@ -72,7 +72,7 @@ async def _send(handle, batches, *, gap_s: float, seed: int = 0, **kw):
 def _wait_idle(router, timeout_s: float = 20.0) -> dict:
     deadline = time.monotonic() + timeout_s
     snap = router.snapshot()
-    while time.monotonic() < deadline and (snap["in_flight"] or snap["waiting"]):
+    while time.monotonic() < deadline and (snap["in_flight"] or snap["waiting"] or snap["out_of_rotation"]):
         time.sleep(0.05)
         snap = router.snapshot()
     return snap
@@ -99,9 +99,47 @@ def test_router_view_returns_to_zero(app):
     assert not [r for r in out if isinstance(r, BaseException)]
     router = _router(app)
     snap = _wait_idle(router)
-    assert snap["in_flight"] == 0 and snap["waiting"] == 0, snap
+    assert snap["in_flight"] == 0 and snap["waiting"] == 0 and snap["out_of_rotation"] == 0, snap
     assert set(snap["replicas"].values()) == {"gpu", "cpu"}
     assert sum(snap["routed_by_type"].values()) >= 40
+
+
+def test_a_replica_another_handle_occupies_is_probed_and_comes_back(app):
+    """Another process's handle (its own router) keeps the one gpu replica busy with large
+    batches; this router's large batches are rejected there, the replica leaves its
+    rotation, is probed, comes back and serves them: none lost, none on the cpu type."""
+    import ray
+
+    router = _router(app)
+    before = router.snapshot()
+
+    @ray.remote(num_cpus=0)
+    class Other:
+        async def send(self, n: int, batch: int) -> list[str]:
+            from ray import serve
+
+            h = serve.get_deployment_handle("replay", app_name="replay")
+            out = await asyncio.gather(*[h.remote(None, batch_size=batch) for _ in range(n)])
+            return [r["instance_type"] for r in out]
+
+    other = Other.remote()
+    ray.get(other.send.remote(1, SMALL))  # its router is up before the contention starts
+
+    async def run():
+        theirs = asyncio.ensure_future(asyncio.wrap_future(other.send.remote(40, LARGE).future()))
+        await asyncio.sleep(0.1)
+        ours = await _send(app, [LARGE] * 30, gap_s=0.01, seed=3, timeout_s=60.0)
+        return ours, await theirs
+
+    ours, theirs = asyncio.run(run())
+    assert not [r for r in ours if isinstance(r, BaseException)], ours[:3]
+    assert len(ours) == 30 and {r["instance_type"] for r in ours} == {"gpu"}
+    assert set(theirs) == {"gpu"} and len(theirs) == 40
+    snap = _wait_idle(router)
+    assert snap["taken_out"] > before["taken_out"], snap  # the gpu was seen occupied ...
+    assert snap["probes"] > before["probes"], snap        # ... and probed back into rotation
+    assert snap["in_flight"] == 0 and snap["waiting"] == 0 and snap["out_of_rotation"] == 0, snap
+    ray.kill(other)
 
 
 def test_killing_a_replica_mid_run_loses_no_request(app):

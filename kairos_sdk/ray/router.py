@@ -7,11 +7,13 @@ the replicas as a pool of instances (type, estimated busy time), builds a
 :class:`~kairos_sdk.distribute.DispatchState` of them and asks the policy, exactly as the
 :class:`~kairos_sdk.distribute.Dispatcher` does in the simulator and the client. All the
 pairs of one decision are applied at once (each replica reserved for its request); the
-task of a request the policy leaves pending waits until something changes (a request
-arrives or completes, a replica's load is reported, the replica set changes, or a short
-timer) and the policy decides again. So the decisions are the policy's own, not a
-re-implementation: :class:`~kairos_sdk.distribute.KairosPolicy` sends a batch size only
-to types that serve it within QoS while such a replica exists.
+task of a request the policy leaves pending waits until something that matters changes (a
+request arrives or completes, a replica is rejected, probed free or leaves, or a short
+timer) and the policy decides again. A policy that assigns to idle instances only (as
+:class:`~kairos_sdk.distribute.KairosPolicy` does) is not asked while no replica has room,
+as the ``Dispatcher`` does not ask it. So the decisions are the policy's own, not a
+re-implementation: ``KairosPolicy`` sends a batch size only to types that serve it within
+QoS while such a replica exists.
 
 What a router knows:
 
@@ -24,11 +26,15 @@ What a router knows:
   a replica of unknown type gets nothing;
 * its own requests in flight on each replica (sent, not completed), with the profile's
   mean estimate of when they end;
-* what Ray Serve reports about the others: with every request a replica accepts or
-  rejects, its number of ongoing requests (``on_new_queue_len_info``). The requests of
-  *other* routers found there are assumed to last the type's typical service time from
-  that moment (the profile's mean over its measured batch sizes); a replica rejects a
-  request when it is full, and the request is then decided again.
+* what Ray Serve reports about the others, and probes: a replica that rejects one of this
+  router's requests, or whose count of ongoing requests (``on_new_queue_len_info``, with
+  every request it accepts or rejects) shows requests that are not this router's, leaves
+  the rotation and is probed (``RunningReplica.get_queue_len``) every ``probe_ms`` until
+  it reports room; then it is back and the policy decides again. Probing, not guessing how
+  long the others' work lasts. A probe that fails does not strand a request: a replica
+  whose actor died is dropped from the view (as Ray's own probes do), one that is
+  unavailable or does not answer in time goes back into rotation with Ray's queue-length
+  cache entry cleared (Ray then probes it itself before sending).
 
 Replicas take one request at a time by default (``max_ongoing_requests = 1`` in
 :func:`~kairos_sdk.ray.build_app`), as an instance of the simulator does: the policy's
@@ -53,17 +59,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
-from ..distribute import (
-    SHED,
-    DispatchState,
-    FCFSPolicy,
-    KairosPolicy,
-    LeastWorkPolicy,
-    PolicyContext,
-    RoundRobinPolicy,
-)
+from ..distribute import SHED, DispatchState, PolicyContext
 from ..errors import KairosError
 from ..profile import Profile
 from ..workload import Workload
@@ -71,11 +67,13 @@ from ._require import require_ray
 
 require_ray()
 
+import numpy as np  # noqa: E402
+from ray.exceptions import ActorDiedError  # noqa: E402
 from ray.serve.config import RequestRouterConfig  # noqa: E402
 from ray.serve.request_router import PendingRequest, ReplicaID, RequestRouter, RunningReplica  # noqa: E402
 
 from . import _live  # noqa: E402
-from .cluster import INSTANCE_TYPE_LABEL  # noqa: E402
+from ._requests import batch_of, node_label, policy_named  # noqa: E402
 
 __all__ = ["KairosRequestRouter", "router_config", "batch_of"]
 
@@ -83,57 +81,7 @@ logger = logging.getLogger("ray.serve")
 
 _TYPE_KEY = "instance_type"
 _IDLE_WAIT_S = 0.05  # longest a routing task with no request waits before Ray asks again
-
-
-def _policy_from_name(name: str) -> Any:
-    """The policy called ``name``: the distribute registry when it has one, else the
-    built-in names."""
-    try:
-        from ..distribute import policy_from_name  # type: ignore[attr-defined]
-    except ImportError:
-        policy_from_name = None
-    if policy_from_name is not None:
-        return policy_from_name(name)
-    known = {"kairos": KairosPolicy, "fcfs": FCFSPolicy, "least-work": LeastWorkPolicy,
-             "round-robin": RoundRobinPolicy}
-    if name not in known:
-        raise KairosError(f"unknown policy {name!r}; choose one of {', '.join(sorted(known))}")
-    return known[name]()
-
-
-def batch_of(pending_request: Any, default: int = 1) -> int:
-    """The batch size of a pending Ray Serve request: its ``batch_size`` keyword, else the
-    length of its first positional argument, else ``default``.
-
-    Examples
-    --------
-    >>> from types import SimpleNamespace as NS
-    >>> batch_of(NS(args=[], kwargs={"batch_size": 180}))
-    180
-    >>> batch_of(NS(args=[[0.0] * 12], kwargs={}))
-    12
-    >>> batch_of(NS(args=[object()], kwargs={}), default=1)
-    1
-    """
-    kwargs = getattr(pending_request, "kwargs", None) or {}
-    b = kwargs.get("batch_size")
-    if b is None:
-        args = getattr(pending_request, "args", None) or ()
-        if args:
-            first = args[0]
-            shape = getattr(first, "shape", None)
-            if shape:
-                b = shape[0]
-            else:
-                try:
-                    b = len(first)
-                except TypeError:
-                    b = None
-    try:
-        b = int(b) if b is not None else int(default)
-    except (TypeError, ValueError):
-        b = int(default)
-    return max(b, 1)
+_MIN_PROBE_MS = 1.0  # probes no more often than this (an RPC to the replica each)
 
 
 class KairosRequestRouter(RequestRouter):
@@ -149,7 +97,11 @@ class KairosRequestRouter(RequestRouter):
     n_in_flight : this router's requests sent and not yet completed.
     n_waiting : requests its routing tasks hold that the policy has not placed yet.
     routed_by_type : ``{instance type: requests routed}`` since it started.
-    decisions : policy decisions taken; ``decide_s`` the time they took in total.
+    decisions : policy decisions taken; ``decide_s`` the wall time :meth:`_decide` took in
+        total (building the state, the policy, applying its pairs), ``decide_cpu_s`` its CPU
+        time (the router thread's: without the time other processes took the core).
+    taken_out, probes, probe_failures : times a replica was taken out of rotation, probes sent,
+        probes that failed.
     """
 
     # ------------------------------------------------------------------ configuration
@@ -164,6 +116,7 @@ class KairosRequestRouter(RequestRouter):
         default_batch: int = 1,
         recheck_ms: float = 5.0,
         max_waiting: int = 256,
+        probe_ms: float | None = None,
         **_: Any,
     ) -> None:
         """Called by Ray Serve with ``request_router_kwargs``.
@@ -181,26 +134,32 @@ class KairosRequestRouter(RequestRouter):
         recheck_ms : longest a waiting request goes without a new decision.
         max_waiting : most requests held by routing tasks at once (Ray's own cap is twice
             the replicas).
+        probe_ms : period of the probes of a replica out of rotation; default a quarter of
+            its type's quickest mean service time (the profile's mean latency at its smallest
+            measured batch), at least 1 ms.
         """
         doc = json.loads(profile) if isinstance(profile, str) else dict(profile)
         self._profile = Profile.from_json(json.dumps(doc))
         self._qos_ms = float(qos_ms)
         self._percentile = float(percentile)
-        self._policy = _policy_from_name(policy)
+        self._policy = policy_named(policy)
         if getattr(self._policy, "shed", False):
             raise KairosError("KairosRequestRouter cannot shed: use a policy that serves every request")
+        self._idle_only = bool(getattr(self._policy, "assigns_to_idle_only", False))
         self._workload = (Workload.from_distribution({int(b): float(p) for b, p in batch_mix.items()})
                           if batch_mix else None)
         self._default_batch = int(default_batch)
         self._recheck_s = float(recheck_ms) / 1000.0
         self._max_waiting = int(max_waiting)
+        self._probe_ms = None if probe_ms is None else max(float(probe_ms), _MIN_PROBE_MS)
         # replica bookkeeping
         self._types: dict[ReplicaID, str] = {}
         self._node_types: dict[str, str | None] = {}
         self._order: tuple[ReplicaID, ...] = ()  # the pool the policy was prepared for
-        self._typical_ms: dict[str, float] = {}
+        self._caps: list[int] = []  # max_ongoing_requests of each replica of the pool, in order
+        self._pool_stale = True
         self._inflight: dict[ReplicaID, dict[str, float]] = {}  # replica -> request id -> est. end (ms)
-        self._others_until: dict[ReplicaID, tuple[int, float]] = {}  # others' requests, until when
+        self._out: dict[ReplicaID, asyncio.Task | None] = {}  # out of rotation -> its probe
         # pending requests held by routing tasks
         self._waiting: dict[str, tuple[int, float]] = {}  # request id -> (batch, arrival ms)
         self._assigned: dict[str, ReplicaID] = {}
@@ -214,6 +173,10 @@ class KairosRequestRouter(RequestRouter):
         self.routed_by_type: dict[str, int] = {}
         self.decisions = 0
         self.decide_s = 0.0
+        self.decide_cpu_s = 0.0
+        self.taken_out = 0
+        self.probes = 0
+        self.probe_failures = 0
 
     @property
     def max_num_routing_tasks(self) -> int:  # noqa: D401 - Ray's property
@@ -256,11 +219,20 @@ class KairosRequestRouter(RequestRouter):
         return {
             "in_flight": self.n_in_flight,
             "waiting": self.n_waiting,
+            "out_of_rotation": len(self._out),
             "replicas": {str(r.unique_id if hasattr(r, "unique_id") else r): t for r, t in self._types.items()},
             "routed_by_type": dict(self.routed_by_type),
             "decisions": self.decisions,
             "decide_s": self.decide_s,
+            "decide_cpu_s": self.decide_cpu_s,
+            "taken_out": self.taken_out,
+            "probes": self.probes,
+            "probe_failures": self.probe_failures,
         }
+
+    def __repr__(self) -> str:
+        return (f"KairosRequestRouter({len(self._order)} replicas, {self.n_in_flight} in flight, "
+                f"{self.n_waiting} waiting, {len(self._out)} out of rotation, {self.decisions} decisions)")
 
     # ------------------------------------------------------------------ Ray's hooks
     def update_replicas(self, replicas: list[RunningReplica]) -> None:
@@ -272,29 +244,26 @@ class KairosRequestRouter(RequestRouter):
                 # through choose_replicas; forget them here so the view returns to zero
                 for req in self._inflight.pop(rid):
                     self._where.pop(req, None)
-        for rid in list(self._others_until):
-            if rid not in live:
-                del self._others_until[rid]
+        for rid in [r for r in self._out if r not in live]:
+            self._back_in(rid)
+        self._pool_stale = True
         self._changed()
 
     def on_replica_actor_died(self, replica_id: ReplicaID) -> None:
         super().on_replica_actor_died(replica_id)
         for req in self._inflight.pop(replica_id, {}):
             self._where.pop(req, None)
+        self._back_in(replica_id)
+        self._pool_stale = True
         self._changed()
 
     def on_new_queue_len_info(self, replica_id: ReplicaID, queue_len_info: Any) -> None:
         super().on_new_queue_len_info(replica_id, queue_len_info)
         own = len(self._inflight.get(replica_id, ()))
-        others = int(queue_len_info.num_ongoing_requests) - own
-        if not queue_len_info.accepted:
-            others = max(others, 1)  # full: someone else's work is there
-        t = self._types.get(replica_id)
-        if others > 0 and t is not None:
-            self._others_until[replica_id] = (others, _now_ms() + others * self._typical(t))
-        else:
-            self._others_until.pop(replica_id, None)
-        self._changed()
+        if not queue_len_info.accepted or int(queue_len_info.num_ongoing_requests) > own:
+            # full, or someone else's work is there: out of rotation until a probe shows room
+            self._take_out(replica_id)
+        # an accepted request with nothing else there changes nothing this router counts
 
     def decrement_queue_len_cache(self, replica_id: ReplicaID) -> None:
         super().decrement_queue_len_cache(replica_id)
@@ -364,6 +333,65 @@ class KairosRequestRouter(RequestRouter):
                 if time.monotonic() - self._last_decide >= self._recheck_s:
                     self._dirty = True
 
+    # ------------------------------------------------------------------ probing
+    def _take_out(self, rid: ReplicaID) -> None:
+        """Keep ``rid`` out of rotation and probe it until it reports room."""
+        if rid in self._out or rid not in self.curr_replicas:
+            return
+        try:
+            task = asyncio.get_running_loop().create_task(self._probe(rid))
+        except RuntimeError:  # no loop to probe from: leave it to Ray's own probes
+            return
+        self.taken_out += 1
+        self._out[rid] = task
+
+    def _back_in(self, rid: ReplicaID) -> None:
+        task = self._out.pop(rid, None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    def _probe_s(self, rid: ReplicaID) -> float:
+        """Probe period of a replica: ``probe_ms``, else a quarter of its type's quickest
+        mean service time (at least 1 ms)."""
+        if self._probe_ms is not None:
+            return self._probe_ms / 1000.0
+        t = self._types.get(rid)
+        if t is None:
+            return _MIN_PROBE_MS / 1000.0
+        b = int(np.min(self._profile.batch_sizes(t)))
+        ms = 0.25 * float(self._profile.latency(t, b, q="mean"))
+        return max(ms, _MIN_PROBE_MS) / 1000.0
+
+    async def _probe(self, rid: ReplicaID) -> None:
+        period_s = self._probe_s(rid)
+        deadline_s = max(float(self.queue_len_response_deadline_s), period_s)
+        try:
+            while True:
+                await asyncio.sleep(period_s)
+                replica = self.curr_replicas.get(rid)
+                if replica is None:
+                    return  # it left the replica set: nothing to bring back
+                self.probes += 1
+                try:
+                    q = await asyncio.wait_for(replica.get_queue_len(deadline_s=deadline_s), timeout=deadline_s)
+                except asyncio.CancelledError:
+                    raise
+                except ActorDiedError:
+                    self.probe_failures += 1
+                    self.on_replica_actor_died(rid)  # dropped from the view, as Ray's probes do
+                    return
+                except Exception:  # unavailable or too slow: Ray probes it before sending
+                    self.probe_failures += 1
+                    self.on_replica_actor_unavailable(rid)
+                    return
+                self.replica_queue_len_cache.update(rid, q)
+                if q < replica.max_ongoing_requests:
+                    return
+        finally:
+            if self._out.get(rid) is asyncio.current_task():
+                del self._out[rid]
+                self._changed()
+
     # ------------------------------------------------------------------ internals
     def _wake_event(self) -> asyncio.Event:
         if self._wake is None:
@@ -385,34 +413,30 @@ class KairosRequestRouter(RequestRouter):
             self._inflight.get(rid, {}).pop(req, None)
             self._dirty = True
 
-    def _typical(self, t: str) -> float:
-        hit = self._typical_ms.get(t)
-        if hit is None:
-            b = self._profile.batch_sizes(t)
-            hit = float(np.mean(self._profile.latency(t, b, q="mean")))
-            self._typical_ms[t] = hit
-        return hit
-
     def _type_of(self, replica: RunningReplica) -> str | None:
         stats = replica.routing_stats or {}
         t = stats.get(_TYPE_KEY)
         if t is None:
             node = replica.node_id
             if node not in self._node_types:
-                self._node_types[node] = _node_label(node)
+                self._node_types[node] = node_label(node)
             t = self._node_types[node]
         if t is not None and t not in self._profile.series:
             return None
         return t
 
     def _pool(self) -> tuple[ReplicaID, ...]:
-        """The typed replicas in a fixed order; re-prepares the policy when they change."""
+        """The typed replicas in a fixed order; re-prepares the policy when they change.
+        Recomputed only when the replica set changed or some replica's type is unknown."""
+        if not self._pool_stale and len(self._order) == len(self.curr_replicas):
+            return self._order
         typed = []
         for rid, rep in self.curr_replicas.items():
             t = self._types.get(rid) or self._type_of(rep)
             if t is not None:
                 self._types[rid] = t
                 typed.append(rid)
+        self._pool_stale = len(typed) < len(self.curr_replicas)  # look again for the untyped
         order = tuple(sorted(typed, key=lambda r: (self._types[r], str(r))))
         if order != self._order:
             self._order = order
@@ -427,6 +451,7 @@ class KairosRequestRouter(RequestRouter):
                 )
                 self._policy.prepare(ctx)
                 self._est_tab = {t: {} for t in names}
+        self._caps = [self.curr_replicas[r].max_ongoing_requests for r in order]
         return order
 
     def _estimate(self, t: str, batch: int) -> float:
@@ -436,52 +461,66 @@ class KairosRequestRouter(RequestRouter):
             hit = tab[batch] = float(self._profile.latency(t, batch, q="mean", extrapolate=True))
         return hit
 
+    def _state(self, order: tuple[ReplicaID, ...], now: float) -> tuple[list, list, list, list]:
+        """Per replica of ``order``: estimated busy-until, free slots, in rotation; and the
+        idle ones (a free slot, in rotation)."""
+        n = len(order)
+        busy = [now] * n
+        free = [0] * n
+        avail = [True] * n
+        idle = []
+        cache = self.replica_queue_len_cache
+        for j, rid in enumerate(order):
+            if rid in self._out:
+                avail[j] = False
+                continue
+            own = self._inflight.get(rid)
+            used = 0
+            if own:
+                used = len(own)
+                end = max(own.values())
+                if end > now:
+                    busy[j] = end
+            cached = cache.get(rid)  # Ray's count of its ongoing requests
+            if cached is not None and cached > used:
+                used = cached  # Ray knows of more work there (its own completion callback may lag)
+            f = self._caps[j] - used
+            if f > 0:
+                free[j] = f
+                idle.append(j)
+        return busy, free, avail, idle
+
     def _decide(self) -> None:
         """One policy decision over every waiting request; applies all its pairs."""
         self._dirty = False
         self._last_decide = time.monotonic()
-        order = self._pool()
-        if not order or not self._waiting:
+        if not self._waiting:
             return
-        t0 = time.perf_counter()
+        order = self._pool()
+        if not order:
+            return
+        t0, c0 = time.perf_counter(), time.thread_time()
         now = _now_ms()
-        reqs = sorted(self._waiting, key=lambda r: self._waiting[r][1])
-        batches = [self._waiting[r][0] for r in reqs]
-        arrivals = [self._waiting[r][1] for r in reqs]
-        n = len(order)
-        busy = np.full(n, now)
-        free = np.ones(n, dtype=np.intp)
-        for j, rid in enumerate(order):
-            cap = self.curr_replicas[rid].max_ongoing_requests
-            own = self._inflight.get(rid, {})
-            used = len(own)
-            if own:
-                busy[j] = max(now, max(own.values()))
-            cached = self.replica_queue_len_cache.get(rid)  # Ray's count of its ongoing requests
-            if cached is not None and cached > used:
-                used = cached  # Ray knows of more work there (its own completion callback may lag)
-            others = self._others_until.get(rid)
-            if others is not None:
-                k, until = others
-                if until > now:
-                    used += k
-                    busy[j] = max(busy[j], until)
-                else:
-                    del self._others_until[rid]
-            free[j] = max(cap - used, 0)
-        state = DispatchState(now, batches, arrivals, busy, free, np.zeros(n, dtype=np.intp),
-                              np.ones(n, dtype=bool))
+        busy, free, avail, idle = self._state(order, now)
+        if self._idle_only and not idle:
+            return  # the policy places nothing without a free replica: not asked (as the Dispatcher)
+        waiting = self._waiting
+        reqs = sorted(waiting, key=lambda r: waiting[r][1])
+        batches = [waiting[r][0] for r in reqs]
+        arrivals = [waiting[r][1] for r in reqs]
+        state = DispatchState(now, batches, arrivals, busy, free, [0] * len(order), avail, idle=idle)
         pairs = self._policy.decide(state)
         self.decisions += 1
         for k, j in pairs:
             if j == SHED:
                 continue  # refused at configuration; never drop a request
             req, rid = reqs[k], order[j]
-            self._waiting.pop(req, None)
+            del waiting[req]
             self._assigned[req] = rid
             self._where[req] = rid
             self._inflight.setdefault(rid, {})[req] = now + self._estimate(self._types[rid], batches[k])
         self.decide_s += time.perf_counter() - t0
+        self.decide_cpu_s += time.thread_time() - c0
         if pairs and self._wake is not None:
             self._wake.set()
             self._wake = None
@@ -489,19 +528,6 @@ class KairosRequestRouter(RequestRouter):
 
 def _now_ms() -> float:
     return time.time() * 1000.0
-
-
-def _node_label(node_id: str) -> str | None:
-    """The instance-type label of a Ray node (one GCS lookup)."""
-    try:
-        import ray
-
-        for node in ray.nodes():
-            if node.get("NodeID") == node_id:
-                return (node.get("Labels") or {}).get(INSTANCE_TYPE_LABEL)
-    except Exception:
-        return None
-    return None
 
 
 def router_config(
@@ -513,6 +539,7 @@ def router_config(
     batch_mix: Mapping[int, float] | None = None,
     default_batch: int = 1,
     recheck_ms: float = 5.0,
+    probe_ms: float | None = None,
     stats_period_s: float = 1.0,
     **router_options: Any,
 ) -> RequestRouterConfig:
@@ -529,6 +556,8 @@ def router_config(
         "profile": profile.to_dict(), "qos_ms": float(qos_ms), "percentile": float(percentile),
         "policy": policy, "default_batch": int(default_batch), "recheck_ms": float(recheck_ms),
     }
+    if probe_ms is not None:
+        kwargs["probe_ms"] = float(probe_ms)
     if batch_mix:
         kwargs["batch_mix"] = {str(int(b)): float(p) for b, p in batch_mix.items()}
     opts = {"initial_backoff_s": 0.001, "backoff_multiplier": 1.0, "max_backoff_s": 0.001,

@@ -137,7 +137,7 @@ class KairosPolicy:
         self.set_aside = one_of(set_aside, "set_aside", ("schedule", "late"), error=err)
         self.rescue_q = None if rescue_q is None else _level(rescue_q, "rescue_q", top=False)
         self.shed = instance_of(shed, "shed", bool)
-        self.name = ("kairos" if method == "assignment" else "kairos-networkx") + ("+shed" if shed else "")
+        self.name = ("kairos" if method == "assignment" else "kairos-networkx") + ("-shed" if shed else "")
 
     def prepare(self, ctx: PolicyContext) -> None:
         self._ctx = ctx

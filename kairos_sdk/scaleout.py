@@ -17,8 +17,8 @@ The model (``split="random"``, what :class:`~kairos_sdk.ray.KairosRequestRouter`
   ongoing requests) and decides again at once;
 * ``view="pushed"`` — a router knows its own queries in flight exactly and, about the other
   routers' work, only what those rejections told it: it keeps such an instance out of its
-  rotation for the type's typical service time (the profile's mean over the measured batch
-  sizes), then tries it again. This is what Ray gives a router (``on_new_queue_len_info``).
+  rotation for a guessed time (``park``: the type's quickest mean service time doubled at
+  each rejection in a row, or its typical service time), then tries it again. This is what Ray gives a router (``on_new_queue_len_info``).
 * ``view="probed"`` — the same, except that a router keeps an instance that turned it away
   out of rotation only until a probe finds it free: it asks the instance for its queue length
   (Ray Serve's ``RunningReplica.get_queue_len(deadline_s=...)``) every ``probe_ms`` and puts it
@@ -26,7 +26,7 @@ The model (``split="random"``, what :class:`~kairos_sdk.ray.KairosRequestRouter`
   one RPC: ``extra["probes"]`` counts them. ``probe_rtt_ms`` delays each answer (it then
   describes the instance as it was when the probe was sent).
 * ``view="global"`` — every router sees every instance's true state at every decision (as if
-  it probed every replica each time): the best any split can do, for comparison.
+  it probed every replica each time), for comparison.
 
 ``split="partition"`` gives each router a disjoint share of the instances instead (instances
 of each type dealt in turn), so no router ever collides with another but each pools only
@@ -147,8 +147,8 @@ def default_probe_ms(profile: Profile, instance_type: str) -> float:
     Examples
     --------
     >>> from kairos_sdk import Profile
-    >>> round(default_probe_ms(Profile.builtin("rm2"), "r5n.large"), 3) > 0
-    True
+    >>> round(default_probe_ms(Profile.builtin("rm2"), "r5n.large"), 2)  # rm2's quickest r5n answer: ~5.7 ms
+    1.43
     """
     return max(0.05, 0.25 * _quickest_ms(profile, instance_type))
 

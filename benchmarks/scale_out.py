@@ -6,12 +6,16 @@ so 10x is ~140 instances and 50x ~700), and for k = 1, 2, 4, 8, 16 routers:
 
 * ``random/pushed`` — arrivals split at random; each router sees every instance, knows its
   own work and what rejections tell it (what KairosRequestRouter has on Ray Serve);
+* ``random/probed`` — the same, but an instance that turned a router away is probed for its
+  queue length (``RunningReplica.get_queue_len``) every ``probe_ms`` (default: a quarter of the
+  type's quickest mean service time) and back in rotation as soon as it is free;
 * ``random/global`` — the same split, every router seeing the true state (an upper bound
   for any split: what probing every replica at every decision would give);
 * ``partition`` — each router owns a disjoint share of the instances.
 
-It prints the allowable throughput (qps) of each, its ratio to k = 1, and the dispatch CPU
-per query (µs, all routers' dispatchers together, at the k = 1 allowable rate).
+It prints the allowable throughput (qps) of each, its ratio to k = 1, the dispatch CPU per
+query (µs, all routers' dispatchers together, at the k = 1 allowable rate), rejections and
+probes per query at that rate (a probe is one RPC on Ray Serve).
 
     python benchmarks/scale_out.py --scale 10 --models ncf rm2 wnd mtwnd dien
 """
@@ -40,9 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", nargs="+", default=["ncf", "rm2", "wnd", "mtwnd", "dien"])
     ap.add_argument("--scale", type=float, nargs="+", default=[10.0])
     ap.add_argument("--routers", type=int, nargs="+", default=[1, 2, 4, 8, 16])
-    ap.add_argument("--variants", nargs="+", default=["random/pushed", "random/global", "partition/pushed"])
+    ap.add_argument("--variants", nargs="+", default=["random/pushed", "random/probed", "random/global",
+                                                             "partition/pushed"])
     ap.add_argument("--n-queries", type=int, default=20_000)
     ap.add_argument("--rel-tol", type=float, default=0.02)
+    ap.add_argument("--probe-ms", type=float, default=None, help="probe period (default: per type, see above)")
+    ap.add_argument("--probe-rtt-ms", type=float, default=0.0)
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = ap.parse_args(argv)
     d = find_data_dir()
@@ -63,14 +70,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n{model} x{scale:g} budget ({plan.cost_per_hour:.2f} USD/h): "
                   f"{', '.join(f'{n} {t}' for t, n in counts.items())} = {n_inst} instances, QoS {qos:g} ms", flush=True)
             base = None
-            print(f"{'k':>3} {'variant':<17} {'qps':>9} {'ratio':>6} {'us/query':>9} {'rejected':>9} {'s':>6}")
+            print(f"{'k':>3} {'variant':<17} {'qps':>9} {'ratio':>6} {'us/query':>9} {'rej/q':>6} {'probes/q':>8} {'s':>6}")
             for k in args.routers:
                 for split, view in variants:
                     if k == 1 and (split, view) != variants[0]:
                         continue  # one router: every variant is the same run
                     t0 = time.perf_counter()
+                    probe = dict(probe_ms=args.probe_ms, probe_rtt_ms=args.probe_rtt_ms)
                     try:
-                        res = routers_throughput(counts, prof, wl, qos_ms=qos, routers=k, split=split, view=view,
+                        res = routers_throughput(counts, prof, wl, qos_ms=qos, routers=k, split=split, view=view, **probe,
                                                  n_queries=args.n_queries, rel_tol=args.rel_tol, plan=plan,
                                                  start_qps=base or plan.predicted_qps)
                         qps = float(res)
@@ -81,15 +89,18 @@ def main(argv: list[str] | None = None) -> int:
                         base = qps
                     at = base if base else qps
                     r = simulate_routers(counts, prof, wl, rate=at, qos_ms=qos, routers=k, split=split, view=view,
-                                         n_queries=min(args.n_queries, 10_000), plan=plan)
+                                         n_queries=min(args.n_queries, 10_000), plan=plan, **probe)
+                    nq = r.n_queries
                     secs = time.perf_counter() - t0
                     ratio = qps / base if base else float("nan")
                     print(f"{k:>3} {split + '/' + view:<17} {qps:9.1f} {ratio:6.3f} "
-                          f"{r.extra['dispatch_us_per_query']:9.1f} {r.extra['rejections']:9d} {secs:6.0f}", flush=True)
+                          f"{r.extra['dispatch_us_per_query']:9.1f} {r.extra['rejections'] / nq:6.2f} "
+                          f"{r.extra['probes'] / nq:8.2f} {secs:6.0f}", flush=True)
                     rows.append({"model": model, "scale": scale, "instances": n_inst, "routers": k, "split": split,
                                  "view": view, "qps": qps, "ratio": ratio,
                                  "dispatch_us_per_query": r.extra["dispatch_us_per_query"],
-                                 "rejections": r.extra["rejections"]})
+                                 "rejections_per_query": r.extra["rejections"] / nq,
+                                 "probes_per_query": r.extra["probes"] / nq, "seconds": secs})
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
     return 0

@@ -17,10 +17,16 @@ The model (``split="random"``, what :class:`~kairos_sdk.ray.KairosRequestRouter`
   ongoing requests) and decides again at once;
 * ``view="pushed"`` — a router knows its own queries in flight exactly and, about the other
   routers' work, only what those rejections told it: it keeps such an instance out of its
-  rotation for the type's typical service time (the profile's mean over the measured batch
-  sizes), then tries it again. This is what Ray gives a router (``on_new_queue_len_info``).
+  rotation for a guessed time (``park``: the type's quickest mean service time doubled at
+  each rejection in a row, or its typical service time), then tries it again. This is what Ray gives a router (``on_new_queue_len_info``).
+* ``view="probed"`` — the same, except that a router keeps an instance that turned it away
+  out of rotation only until a probe finds it free: it asks the instance for its queue length
+  (Ray Serve's ``RunningReplica.get_queue_len(deadline_s=...)``) every ``probe_ms`` and puts it
+  back in rotation, and decides again, at the first answer that says it is free. Each probe is
+  one RPC: ``extra["probes"]`` counts them. ``probe_rtt_ms`` delays each answer (it then
+  describes the instance as it was when the probe was sent).
 * ``view="global"`` — every router sees every instance's true state at every decision (as if
-  it probed every replica each time): the best any split can do, for comparison.
+  it probed every replica each time), for comparison.
 
 ``split="partition"`` gives each router a disjoint share of the instances instead (instances
 of each type dealt in turn), so no router ever collides with another but each pools only
@@ -59,13 +65,15 @@ from .profile import Profile
 from .simulate import RunResult, ThroughputResult, _highest_passing_rate
 from .workload import Workload
 
-__all__ = ["PARKS", "SPLITS", "VIEWS", "routers_throughput", "simulate_routers"]
+__all__ = ["PARKS", "SPLITS", "VIEWS", "default_probe_ms", "routers_throughput", "simulate_routers"]
 
 SPLITS = ("random", "partition")
-VIEWS = ("pushed", "global")
+VIEWS = ("pushed", "probed", "global")
 PARKS = ("backoff", "typical")
 
-_DONE, _RETRY = 0, 1  # event kinds: a query completes; a router puts an instance back
+# event kinds: a query completes; a router puts an instance back; a router probes an instance;
+# a probe's answer (busy or free) reaches its router
+_DONE, _RETRY, _PROBE, _ANSWER = 0, 1, 2, 3
 
 
 def _check_inputs(types: tuple[str, ...], profile: Any, workload: Any, qos_ms: Any, percentile: Any,
@@ -126,6 +134,34 @@ def _typical_ms(profile: Profile, t: str) -> float:
     return float(np.mean(profile.latency(t, b, q="mean")))
 
 
+def _quickest_ms(profile: Profile, t: str) -> float:
+    """The type's quickest mean service time: the mean latency at its smallest measured batch."""
+    return float(profile.latency(t, profile.batch_sizes(t)[0], q="mean"))
+
+
+def default_probe_ms(profile: Profile, instance_type: str) -> float:
+    """The default probe period of ``view="probed"`` for one instance type: a quarter of the
+    type's quickest mean service time (the profile's mean latency at its smallest measured
+    batch), at least 0.05 ms.
+
+    Examples
+    --------
+    >>> from kairos_sdk import Profile
+    >>> round(default_probe_ms(Profile.builtin("rm2"), "r5n.large"), 2)  # rm2's quickest r5n answer: ~5.7 ms
+    1.43
+    """
+    return max(0.05, 0.25 * _quickest_ms(profile, instance_type))
+
+
+def _check_probe(probe_ms: Any, probe_rtt_ms: Any) -> None:
+    if probe_ms is not None and (isinstance(probe_ms, bool) or not isinstance(probe_ms, (int, float, np.floating))
+                                 or not math.isfinite(probe_ms) or probe_ms <= 0):
+        raise SimulationError(f"probe_ms must be a positive number of milliseconds or None, got {probe_ms!r}")
+    if (isinstance(probe_rtt_ms, bool) or not isinstance(probe_rtt_ms, (int, float, np.floating))
+            or not math.isfinite(probe_rtt_ms) or probe_rtt_ms < 0):
+        raise SimulationError(f"probe_rtt_ms must be a number of milliseconds >= 0, got {probe_rtt_ms!r}")
+
+
 @dataclass(frozen=True)
 class _Rules:
     """The settings of one run of the event loop."""
@@ -139,13 +175,16 @@ class _Rules:
     park: str
     warmup: int
     stop_on_fail: bool
+    probe_ms: float | None = None
+    probe_rtt_ms: float = 0.0
 
 
 def _run(types, profile, draws, policy, *, rate, qos_ms, percentile, routers, split, view, plan, workload,
-         warmup, stop_on_fail, park="backoff"):
+         warmup, stop_on_fail, park="backoff", probe_ms=None, probe_rtt_ms=0.0):
     """The event loop; returns (finish_ms, served_by, busy_ms, arrival_ms, ok, shed, stats)."""
     rules = _Rules(rate=rate, qos_ms=qos_ms, percentile=percentile, routers=routers, split=split, view=view,
-                   park=park, warmup=warmup, stop_on_fail=stop_on_fail)
+                   park=park, warmup=warmup, stop_on_fail=stop_on_fail, probe_ms=probe_ms,
+                   probe_rtt_ms=float(probe_rtt_ms))
     return _Loop(types, profile, draws, policy, plan, workload, rules).run()
 
 
@@ -169,7 +208,7 @@ def _first_park(profile: Profile, names: tuple[str, ...], park: str) -> list[flo
     if park == "typical":
         return [_typical_ms(profile, t) for t in names]
     # "backoff": the type's quickest answer, doubled at each rejection in a row
-    return [float(profile.latency(t, profile.batch_sizes(t)[0], q="mean")) for t in names]
+    return [_quickest_ms(profile, t) for t in names]
 
 
 class _Loop:
@@ -195,6 +234,10 @@ class _Loop:
         self.svc = [draws.service[t].tolist() for t in names]
         self.tix = [names.index(t) for t in types]
         self.first_park = _first_park(profile, names, rules.park)
+        self.probe_ms = [default_probe_ms(profile, t) if rules.probe_ms is None else float(rules.probe_ms)
+                         for t in names]
+        self.rtt = rules.probe_rtt_ms
+        self.probes = 0
         self.strikes: list[dict[int, int]] = [{} for _ in range(routers)]
         self.shared = routers > 1 and rules.split == "random"
         self.running_by = [-1] * nn  # router whose query runs on each instance (-1: free)
@@ -256,6 +299,8 @@ class _Loop:
             strikes[g] = n_in_row + 1
             wait = self.first_park[self.tix[g]] * (2.0 ** n_in_row if self.park == "backoff" else 1.0)
             self._push((t + wait, _RETRY, r, -1, g))
+        elif self.view == "probed":
+            self._push((t + self.probe_ms[self.tix[g]], _PROBE, r, -1, g))
 
     def _start(self, r: int, t: float, qid: int, g: int) -> None:
         """Instance ``g`` accepted router ``r``'s query ``qid``."""
@@ -302,6 +347,22 @@ class _Loop:
             self.disps[r].set_available(self.local[r][g], True)
             self.decide(r, t)
 
+    def _probe(self, t: float, r: int, g: int) -> None:
+        """Router ``r`` asks parked instance ``g`` for its queue length."""
+        self.probes += 1
+        busy = int(self.running_by[g] >= 0)
+        if self.rtt > 0.0:
+            self._push((t + self.rtt, _ANSWER, r, busy, g))
+        else:
+            self._answer(t, r, busy, g)
+
+    def _answer(self, t: float, r: int, busy: int, g: int) -> None:
+        """A probe's answer reaches router ``r``: probe again later, or back in rotation."""
+        if busy:
+            self._push((t + self.probe_ms[self.tix[g]], _PROBE, r, -1, g))
+        else:
+            self._retry(t, r, g)
+
     def _drain(self, t: float) -> None:
         """The end: ask every router until none has a query left."""
         for r in [r for r in range(self.routers) if self.disps[r].n_pending]:
@@ -330,8 +391,12 @@ class _Loop:
                 t, _, kind, r, qid, g = heapq.heappop(heap)
                 if kind == _DONE:
                     self._done(t, r, qid, g)
-                else:
+                elif kind == _RETRY:
                     self._retry(t, r, g)
+                elif kind == _PROBE:
+                    self._probe(t, r, g)
+                else:
+                    self._answer(t, r, qid, g)
             else:
                 t = arr_l[k]
                 r = self.who[k]
@@ -346,7 +411,7 @@ class _Loop:
             if self.stop_on_fail and (events & 1023) == 0 and self._hopeless(t):
                 self.ok = False
                 break
-        stats = {"rejections": self.rejections, "dispatch_s": self.dispatch_s, "decisions": self.decisions}
+        stats = {"rejections": self.rejections, "probes": self.probes, "dispatch_s": self.dispatch_s, "decisions": self.decisions}
         return self.finish, self.served, np.asarray(self.busy), self.arrival, self.ok, self.shed, stats
 
 
@@ -362,6 +427,8 @@ def simulate_routers(
     split: str = "random",
     view: str = "pushed",
     park: str = "backoff",
+    probe_ms: float | None = None,
+    probe_rtt_ms: float = 0.0,
     n_queries: int = 20_000,
     percentile: float = 99.0,
     seed: Any = 0,
@@ -376,28 +443,38 @@ def simulate_routers(
     routers : how many routers split the arrivals.
     split : ``"random"`` (each router sees every instance) or ``"partition"`` (each router
         owns a disjoint share).
-    view : ``"pushed"`` (own work plus what rejections report) or ``"global"`` (true state).
+    view : ``"pushed"`` (own work plus what rejections report), ``"probed"`` (the same, and
+        an instance that turned the router away is probed until it is free) or ``"global"``
+        (true state).
     park : with ``view="pushed"``, how long a router keeps an instance that turned it away
         out of rotation: ``"backoff"`` (the type's quickest answer, doubled at each
         rejection in a row) or ``"typical"`` (the type's typical service time).
+    probe_ms : with ``view="probed"``, the period (ms) at which a router probes an instance
+        it parked. ``None`` (default): per type, :func:`default_probe_ms` — a quarter of the
+        type's quickest mean service time (its profile's mean latency at the smallest
+        measured batch), at least 0.05 ms.
+    probe_rtt_ms : with ``view="probed"``, how long (ms) a probe's answer takes to reach
+        the router; it describes the instance as it was when the probe left (default 0).
 
     ``policy`` is copied for each router (default :class:`~kairos_sdk.distribute.KairosPolicy`).
     ``extra`` holds ``routers``, ``split``, ``view``, ``rejections`` (queries an instance
-    turned away because another router's query ran there), ``dispatch_s`` (CPU time in
+    turned away because another router's query ran there), ``probes`` (queue-length probes
+    sent, the RPC cost of ``view="probed"``), ``dispatch_s`` (CPU time in
     the dispatchers) and ``dispatch_us_per_query``.
     """
     types, ids = _types_of(pool)
     routers = _check(routers, split, view)
     if park not in PARKS:
         raise SimulationError(f"park must be one of {', '.join(PARKS)}, got {park!r}")
+    _check_probe(probe_ms, probe_rtt_ms)
     res, _, _ = _simulate(types, ids, profile, workload, policy, rate=rate, qos_ms=qos_ms, routers=routers,
-                                  split=split, view=view, park=park, n_queries=n_queries, percentile=percentile, seed=seed,
-                                  plan=plan, warmup=warmup)
+                          split=split, view=view, park=park, n_queries=n_queries, percentile=percentile, seed=seed,
+                          plan=plan, warmup=warmup, probe_ms=probe_ms, probe_rtt_ms=probe_rtt_ms)
     return res
 
 
 def _simulate(types, ids, profile, workload, policy, *, rate, qos_ms, routers, split, view, park, n_queries,
-              percentile, seed, plan, warmup):
+              percentile, seed, plan, warmup, probe_ms=None, probe_rtt_ms=0.0):
     _check_inputs(types, profile, workload, qos_ms, percentile, rate)
     if isinstance(n_queries, bool) or not isinstance(n_queries, (int, np.integer)) or n_queries < 1:
         raise SimulationError(f"n_queries must be a positive integer, got {n_queries!r}")
@@ -408,7 +485,7 @@ def _simulate(types, ids, profile, workload, policy, *, rate, qos_ms, routers, s
     finish, served, busy, arrival, _, shed, stats = _run(
         types, profile, draws, policy, rate=float(rate), qos_ms=float(qos_ms), percentile=float(percentile),
         routers=routers, split=split, view=view, plan=plan, workload=workload, warmup=int(warmup),
-        stop_on_fail=False, park=park)
+        stop_on_fail=False, park=park, probe_ms=probe_ms, probe_rtt_ms=probe_rtt_ms)
     w = int(warmup)
     start = float(arrival[w]) if w else 0.0
     ok = served >= 0
@@ -417,7 +494,7 @@ def _simulate(types, ids, profile, workload, policy, *, rate, qos_ms, routers, s
     svc = np.stack([draws.service[t] for t in draws.names])
     service[ok] = svc[inst_type[served[ok]], np.flatnonzero(ok)]
     extra = {"seed": seed, "warmup": w, "concurrency": 1, "service_ms": service[w:], "routers": routers,
-             "split": split, "view": view, "park": park, **stats,
+             "split": split, "view": view, "park": park, "probe_ms": probe_ms, "probe_rtt_ms": probe_rtt_ms, **stats,
              "dispatch_us_per_query": 1e6 * stats["dispatch_s"] / max(len(finish), 1)}
     res = RunResult(
         latencies_ms=(finish - arrival)[w:], batch=draws.batch[w:], arrival_ms=arrival[w:] - start,
@@ -442,6 +519,8 @@ def routers_throughput(
     split: str = "random",
     view: str = "pushed",
     park: str = "backoff",
+    probe_ms: float | None = None,
+    probe_rtt_ms: float = 0.0,
     percentile: float = 99.0,
     seed: int = 0,
     n_seeds: int = 1,
@@ -455,14 +534,16 @@ def routers_throughput(
     ``routers`` routers (the search of :func:`~kairos_sdk.allowable_throughput`: bracket by
     doubling or halving, then bisect geometrically to ``rel_tol``; the mean over seeds).
 
-    Returns a :class:`~kairos_sdk.simulate.ThroughputResult` whose ``n_runs`` counts the
-    simulations run.
+    The router settings (``routers``, ``split``, ``view``, ``park``, ``probe_ms``,
+    ``probe_rtt_ms``) are those of :func:`simulate_routers`. Returns a
+    :class:`~kairos_sdk.simulate.ThroughputResult` whose ``n_runs`` counts the simulations run.
     """
     types, _ = _types_of(pool)
     routers = _check(routers, split, view)
     _check_inputs(types, profile, workload, qos_ms, percentile)
     if park not in PARKS:
         raise SimulationError(f"park must be one of {', '.join(PARKS)}, got {park!r}")
+    _check_probe(probe_ms, probe_rtt_ms)
     if not (0.0 < rel_tol < 1.0):
         raise SimulationError(f"rel_tol must be in (0, 1), got {rel_tol!r}")
     policy = KairosPolicy() if policy is None else policy
@@ -479,7 +560,8 @@ def routers_throughput(
             runs += 1
             return _run(types, profile, draws, policy, rate=rate, qos_ms=float(qos_ms), percentile=float(percentile),
                         routers=routers, split=split, view=view, plan=plan, workload=workload,
-                        warmup=int(warmup), stop_on_fail=True, park=park)[4]
+                        warmup=int(warmup), stop_on_fail=True, park=park, probe_ms=probe_ms,
+                        probe_rtt_ms=probe_rtt_ms)[4]
 
         start = answers[-1] if answers and answers[-1] > 0 else float(start_qps)
         answers.append(_highest_passing_rate(ok, start, passed=False, warm=False, rel_tol=rel_tol))

@@ -167,20 +167,19 @@ def main(args: argparse.Namespace) -> None:
               f"cap {cap:.0f} qps{'; cuts ' + ', '.join(cut) if cut else ''}")
         print(f"   {'rate':>12s} {'att. live':>9s} {'att. sim':>9s} {'d (pts)':>8s} {'p99 live':>9s} "
               f"{'p99 sim':>9s} {'d p99':>7s}")
-        if True:
-            for f, rate in rates:
-                if rate > cap:
-                    continue
-                live = run_loop(live_run(model, pool, prof, workload, args, rate, seed=1))
-                sim = simulate(pool, prof, workload, policy_from_name(args.policy), rate=rate, qos_ms=qos,
-                               n_queries=args.queries, seed=1)
-                d_att = (live.qos_attainment - sim.qos_attainment) * 100
-                d_p99 = (live.p99_ms - sim.p99_ms) / sim.p99_ms if np.isfinite(live.p99_ms) and np.isfinite(sim.p99_ms) else np.nan
-                ok = abs(d_att) <= 2.0 and abs(d_p99) <= 0.10
-                verdicts.append((model, f, ok))
-                print(f"   {f:4.0%} {rate:7.1f} {live.qos_attainment:9.2%} {sim.qos_attainment:9.2%} {d_att:+8.2f} "
-                      f"{live.p99_ms:9.3f} {sim.p99_ms:9.3f} {d_p99:+7.1%} {'ok' if ok else 'MISS'}")
-                print(split_line(live))
+        for f, rate in rates:
+            if rate > cap:
+                continue
+            live = run_loop(live_run(model, pool, prof, workload, args, rate, seed=1))
+            sim = simulate(pool, prof, workload, policy_from_name(args.policy), rate=rate, qos_ms=qos,
+                           n_queries=args.queries, seed=1)
+            d_att = (live.qos_attainment - sim.qos_attainment) * 100
+            d_p99 = (live.p99_ms - sim.p99_ms) / sim.p99_ms if np.isfinite(live.p99_ms) and np.isfinite(sim.p99_ms) else np.nan
+            ok = abs(d_att) <= 2.0 and abs(d_p99) <= 0.10
+            verdicts.append((model, f, ok))
+            print(f"   {f:4.0%} {rate:7.1f} {live.qos_attainment:9.2%} {sim.qos_attainment:9.2%} {d_att:+8.2f} "
+                  f"{live.p99_ms:9.3f} {sim.p99_ms:9.3f} {d_p99:+7.1%} {'ok' if ok else 'MISS'}")
+            print(split_line(live))
     print(f"\nload average after: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     held = [f"{m}@{f:.0%}" for m, f, ok in verdicts if ok]
     missed = [f"{m}@{f:.0%}" for m, f, ok in verdicts if not ok]

@@ -20,12 +20,46 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["loop_factory", "run"]
+__all__ = ["SPIN_S", "loop_factory", "run", "sleep_until"]
 
 T = TypeVar("T")
+
+#: seconds before a deadline from which :func:`sleep_until` yields to the loop instead of
+#: sleeping on a timer: a little more than the loop's timer granularity (epoll rounds its
+#: timeout up to whole milliseconds)
+SPIN_S = 0.0012
+
+
+async def sleep_until(target: float, spin_s: float = SPIN_S) -> None:
+    """Sleep until ``time.perf_counter()`` reaches ``target``, never before it.
+
+    An event loop wakes a timer up to a millisecond late (epoll rounds its timeout up to
+    whole ms), so sleep on a timer until ``spin_s`` before the target and yield to the loop
+    from there on: other callbacks and connections keep being served, and the lateness is
+    one loop iteration instead of up to a millisecond. ``spin_s=0`` sleeps on the timer
+    only. The replay endpoints time their service with it and the client its open-loop
+    arrivals (``benchmarks/replay_timer.py`` measures both ways).
+
+    >>> import asyncio, time
+    >>> t = time.perf_counter() + 0.002
+    >>> asyncio.run(sleep_until(t)); time.perf_counter() >= t
+    True
+    """
+    if spin_s > 0 and _is_uvloop(asyncio.get_running_loop()):
+        spin_s = 0.0  # uvloop: yielding in a loop starves its I/O (measured); its timer is finer
+    wait = target - time.perf_counter() - spin_s
+    if wait > 0:
+        await asyncio.sleep(wait)
+    while time.perf_counter() < target:
+        await asyncio.sleep(0)
+
+
+def _is_uvloop(loop: asyncio.AbstractEventLoop) -> bool:
+    return type(loop).__module__.startswith("uvloop")
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .._checks import instance_of, positive_float, positive_int
+from .._loop import SPIN_S, sleep_until
 from .._progress import progress_bar
 from ..errors import ArgumentError, ArgumentTypeError
 from ..results import RunResult
@@ -104,6 +105,11 @@ class _RunRecord:
 class _Runs:
     """``run``'s loop: pace the arrivals, wait for every query, build the RunResult."""
 
+    #: how close to an arrival the pacing stops sleeping on the loop's timer and yields to the
+    #: loop until the arrival is due (:func:`kairos_sdk._loop.sleep_until`): a timer wakes up to
+    #: a millisecond late, which an open-loop run would count as latency; 0 sleeps only
+    schedule_spin_s: float = SPIN_S
+
     async def _run_arrivals(self, batches: np.ndarray, arrivals_ms: np.ndarray, *, rate: float, progress: bool | None,
                             on_result: Callable[[Reply | QueryFailed], Any] | None = None) -> RunResult:
         assert self._loop is not None
@@ -130,9 +136,9 @@ class _Runs:
         real0 = self._t0 + t_start * self.time_scale / 1000.0
         scale = self.time_scale / 1000.0
         for k in range(int(batches.size)):
-            delay = real0 + rec.arrivals_ms[k] * scale - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            due = real0 + rec.arrivals_ms[k] * scale
+            if due > time.perf_counter():
+                await sleep_until(due, self.schedule_spin_s)
             b = int(batches[k])
             q = self._submit_body(self._body_for_batch(b), b, t_start + float(rec.arrivals_ms[k]))
             rec.queries.append(q)

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from kairos_sdk import Pool, Profile, Workload, simulate
+from kairos_sdk._loop import loop_factory
 from kairos_sdk._loop import run as run_loop
 from kairos_sdk.client import KairosClient, OpenInferenceProtocol, measure_profile
 from kairos_sdk.defaults import PAPER_BUDGET_PER_HOUR, PAPER_QOS_MS, default_catalog
@@ -138,7 +139,8 @@ def split_line(r) -> str:
 
 
 def main(args: argparse.Namespace) -> None:
-    print(f"load average before: {', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
+    print(f"load average before: {', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores; "
+          f"event loop {'uvloop' if loop_factory() else 'asyncio'} (KAIROS_EVENT_LOOP=asyncio|uvloop)")
     workload = Workload.deeprecsys()
     fractions = [float(f) for f in args.fractions.split(",")]
     verdicts = []

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -56,6 +57,48 @@ async def sleep_until(target: float, spin_s: float = SPIN_S) -> None:
         await asyncio.sleep(wait)
     while time.perf_counter() < target:
         await asyncio.sleep(0)
+
+
+async def pace_in_thread(dues: Any, call: Callable[[int], Any]) -> None:
+    """Call ``call(k)`` on the running loop at ``time.perf_counter() >= dues[k]``, for every
+    ``k`` in order, timed by a thread (whose timed waits are precise to tens of µs) instead of
+    the loop's millisecond timer; returns when the last call has run."""
+    loop = asyncio.get_running_loop()
+    finished = loop.create_future()
+    stop = threading.Event()
+    n = len(dues)
+
+    def fire(k: int) -> None:
+        if stop.is_set():
+            return
+        try:
+            call(k)
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+            stop.set()
+            if not finished.done():
+                finished.set_exception(exc)
+            return
+        if k == n - 1 and not finished.done():
+            finished.set_result(None)
+
+    def worker() -> None:
+        for k in range(n):
+            wait = float(dues[k]) - time.perf_counter()
+            if (wait > 0 and stop.wait(wait)) or stop.is_set():
+                return
+            try:
+                loop.call_soon_threadsafe(fire, k)
+            except RuntimeError:  # the loop closed
+                return
+
+    if n == 0:
+        return
+    th = threading.Thread(target=worker, name="kairos-pacer", daemon=True)
+    th.start()
+    try:
+        await finished
+    finally:
+        stop.set()
 
 
 def _is_uvloop(loop: asyncio.AbstractEventLoop) -> bool:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from kairos_sdk import Pool, Profile, Workload
-from kairos_sdk._loop import SPIN_S, loop_factory, run, sleep_until
+from kairos_sdk._loop import SPIN_S, loop_factory, pace_in_thread, run, sleep_until
 from kairos_sdk.client import KairosClient, OpenInferenceProtocol
 from kairos_sdk.endpoints import serve_pool
 
@@ -42,17 +42,55 @@ def test_sleep_until_never_wakes_early(name, factory, spin_s):
 
 
 def test_sleep_until_keeps_the_loop_serving_while_it_yields():
-    """A callback scheduled during the yielding phase runs before the deadline."""
+    """Other tasks keep running during the yielding phase (here the whole wait)."""
     async def main():
-        loop = asyncio.get_running_loop()
-        ran = []
-        target = time.perf_counter() + 0.004
-        loop.call_later(0.0035, lambda: ran.append(time.perf_counter()))
-        await sleep_until(target, spin_s=0.002)
-        return ran, target
+        ticks = 0
 
-    ran, target = asyncio.run(main())
-    assert ran and ran[0] < target
+        async def other():
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        task = asyncio.ensure_future(other())
+        await sleep_until(time.perf_counter() + 0.2, spin_s=1.0)
+        task.cancel()
+        return ticks
+
+    assert asyncio.run(main()) > 1
+
+
+@pytest.mark.parametrize("name,factory", _loops(), ids=[n for n, _ in _loops()])
+def test_pace_in_thread_calls_in_order_never_early(name, factory):
+    async def main():
+        t0 = time.perf_counter() + 0.01
+        dues = t0 + np.sort(np.random.default_rng(0).uniform(0, 0.05, 60))
+        dues[5] = dues[4]  # two due at once
+        seen = []
+        await pace_in_thread(dues, lambda k: seen.append((k, time.perf_counter())))
+        return dues, seen
+
+    with asyncio.Runner(loop_factory=factory) as runner:
+        dues, seen = runner.run(main())
+    assert [k for k, _ in seen] == list(range(len(dues)))
+    assert all(t >= dues[k] for k, t in seen)
+
+
+def test_pace_in_thread_stops_at_the_first_error():
+    calls = []
+
+    def call(k):
+        calls.append(k)
+        if k == 2:
+            raise ValueError("boom")
+
+    async def main():
+        await pace_in_thread(time.perf_counter() + np.linspace(0, 0.03, 10), call)
+
+    with pytest.raises(ValueError, match="boom"):
+        asyncio.run(main())
+    time.sleep(0.05)
+    assert calls == [0, 1, 2]
 
 
 def test_loop_factory_honours_the_opt_out(monkeypatch):

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .._checks import instance_of, positive_float, positive_int
-from .._loop import SPIN_S, sleep_until
+from .._loop import SPIN_S, pace_in_thread, sleep_until
 from .._progress import progress_bar
 from ..errors import ArgumentError, ArgumentTypeError
 from ..results import RunResult
@@ -109,6 +109,7 @@ class _Runs:
     #: loop until the arrival is due (:func:`kairos_sdk._loop.sleep_until`): a timer wakes up to
     #: a millisecond late, which an open-loop run would count as latency; 0 sleeps only
     schedule_spin_s: float = SPIN_S
+    schedule_mode: str = "spin"
 
     async def _run_arrivals(self, batches: np.ndarray, arrivals_ms: np.ndarray, *, rate: float, progress: bool | None,
                             on_result: Callable[[Reply | QueryFailed], Any] | None = None) -> RunResult:
@@ -134,15 +135,21 @@ class _Runs:
         """Submit query ``k`` when the run's clock reaches ``rec.arrivals_ms[k]`` (open loop)."""
         rec.t_start = t_start = self._now()
         real0 = self._t0 + t_start * self.time_scale / 1000.0
-        scale = self.time_scale / 1000.0
-        for k in range(int(batches.size)):
-            due = real0 + rec.arrivals_ms[k] * scale
-            if due > time.perf_counter():
-                await sleep_until(due, self.schedule_spin_s)
+        dues = real0 + rec.arrivals_ms * (self.time_scale / 1000.0)
+
+        def submit(k: int) -> None:
             b = int(batches[k])
             q = self._submit_body(self._body_for_batch(b), b, t_start + float(rec.arrivals_ms[k]))
             rec.queries.append(q)
             q.future.add_done_callback(lambda f, k=k: rec.ended(k, f, self._now()))
+
+        if self.schedule_mode == "thread":
+            await pace_in_thread(dues, submit)
+            return
+        for k in range(int(batches.size)):
+            if dues[k] > time.perf_counter():
+                await sleep_until(dues[k], self.schedule_spin_s if self.schedule_mode == "spin" else 0.0)
+            submit(k)
 
     def _run_result(self, rec: _RunRecord, batches: np.ndarray, *, rate: float, busy_ms: np.ndarray,
                     wall_s: float) -> RunResult:

@@ -105,11 +105,14 @@ class _RunRecord:
 class _Runs:
     """``run``'s loop: pace the arrivals, wait for every query, build the RunResult."""
 
-    #: how close to an arrival the pacing stops sleeping on the loop's timer and yields to the
-    #: loop until the arrival is due (:func:`kairos_sdk._loop.sleep_until`): a timer wakes up to
-    #: a millisecond late, which an open-loop run would count as latency; 0 sleeps only
+    #: how the open-loop pacing wakes up for each arrival: ``"thread"`` (default: a pacing
+    #: thread's timed waits, precise to tens of µs, handed to the loop), ``"spin"`` (the loop's
+    #: timer until ``schedule_spin_s`` before the arrival, then yield to the loop until due) or
+    #: ``"timer"`` (the loop's timer only, which wakes up to a millisecond late: epoll rounds
+    #: its timeout up to whole ms). A late wake-up counts as latency in an open-loop run;
+    #: ``benchmarks/replay_timer.py`` measures the three side by side.
+    schedule_mode: str = "thread"
     schedule_spin_s: float = SPIN_S
-    schedule_mode: str = "spin"
 
     async def _run_arrivals(self, batches: np.ndarray, arrivals_ms: np.ndarray, *, rate: float, progress: bool | None,
                             on_result: Callable[[Reply | QueryFailed], Any] | None = None) -> RunResult:
@@ -143,6 +146,8 @@ class _Runs:
             rec.queries.append(q)
             q.future.add_done_callback(lambda f, k=k: rec.ended(k, f, self._now()))
 
+        if self.schedule_mode not in ("thread", "spin", "timer"):
+            raise ArgumentError(f"schedule_mode must be 'thread', 'spin' or 'timer', got {self.schedule_mode!r}")
         if self.schedule_mode == "thread":
             await pace_in_thread(dues, submit)
             return

@@ -66,6 +66,8 @@ counts = {t: int(n) for t, n in (kv.split("=") for kv in sys.argv[3].split(","))
 serve_forever(Pool.from_counts(counts), Profile.builtin(model), model=model, pool_file=path, seed=7, out=open("/dev/null", "w"))
 """
 
+SERVERS: list = []  # the replay server processes running now (their CPU time is read per run)
+
 
 class ReplayProcess:
     """Replay endpoints for ``pool`` in a child process; the pool with endpoints once up."""
@@ -86,6 +88,14 @@ class ReplayProcess:
         doc = json.loads(path.read_text())
         return Pool([Instance(i["id"], i["type"], i["endpoint"]) for i in doc["instances"]])
 
+    def cpu_s(self) -> float:
+        """CPU seconds the server process has used so far (Linux ``/proc``; nan elsewhere)."""
+        try:
+            fields = Path(f"/proc/{self._proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return float("nan")
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def __exit__(self, *exc: object) -> None:
         self._proc.terminate()
         self._proc.wait(timeout=30)
@@ -100,8 +110,13 @@ async def replay(model: str, pool: Pool, inline: bool):
         async with serve_pool(pool, Profile.builtin(model), model=model, seed=7) as live:
             yield live
     else:
-        with ReplayProcess(model, pool) as live:
-            yield live
+        server = ReplayProcess(model, pool)
+        with server as live:
+            SERVERS.append(server)
+            try:
+                yield live
+            finally:
+                SERVERS.remove(server)
 
 
 async def measure_overhead(model: str, profile: Profile, repeats: int, inline: bool) -> tuple[Overhead, float]:
@@ -120,9 +135,17 @@ async def measure_overhead(model: str, profile: Profile, repeats: int, inline: b
 
 
 async def live_run(model, pool, profile, workload, args, rate, seed):
+    """A live run; ``extra["cpu_share"]`` holds the share of a core the client's and the
+    servers' processes used during it (a process near 100 % is what limits the run)."""
     async with replay(model, pool, args.inline) as pool, KairosClient(pool, protocol=OpenInferenceProtocol(model), policy=policy_from_name(args.policy),
                             profile=profile, qos_ms=PAPER_QOS_MS[model]) as client:
-        return await client.run(workload, rate=rate, n_queries=args.queries, seed=seed, progress=False)
+        srv = SERVERS[-1] if SERVERS else None
+        c0, s0, w0 = time.process_time(), srv.cpu_s() if srv else float("nan"), time.perf_counter()
+        r = await client.run(workload, rate=rate, n_queries=args.queries, seed=seed, progress=False)
+        wall = time.perf_counter() - w0
+        r.extra["cpu_share"] = {"client": (time.process_time() - c0) / wall,
+                                "servers": (srv.cpu_s() - s0) / wall if srv else float("nan")}
+        return r
 
 
 def cpu_share(seconds: float = 0.5) -> float:
@@ -194,7 +217,8 @@ def main(args: argparse.Namespace) -> None:
                 print(f"   {f:4.0%} {rate:7.1f} {live.qos_attainment:9.2%} {sim.qos_attainment:9.2%} {d_att:+8.2f} "
                       f"{live.p99_ms:9.3f} {sim.p99_ms:9.3f} {d_p99:+7.1%} {'ok' if ok else 'MISS'}"
                       f"{'' if label == 'sequential' else '  simulated with the pilot run overhead ' + repr(p.overhead)}")
-            print(split_line(live))
+            cpu = live.extra["cpu_share"]
+            print(split_line(live) + f"; CPU share of a core: client {cpu['client']:.0%}, servers {cpu['servers']:.0%}")
     print(f"\nload average after: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     held = [m for m, ok in verdicts if ok]
     missed = [m for m, ok in verdicts if not ok]

@@ -113,3 +113,26 @@ def test_client_sends_no_query_before_its_arrival():
     assert r.n_failed == 0
     assert (split["pending_ms"] >= 0).all()
     assert np.allclose(sum(split.values()), r.latencies_ms)
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+def test_a_run_freezes_the_heap_while_it_runs_and_only_then(freeze, monkeypatch):
+    import gc
+
+    prof = Profile.builtin("ncf")
+    during = []
+    monkeypatch.setattr(KairosClient, "freeze_heap", freeze)
+
+    async def main():
+        async with serve_pool(Pool.from_counts({"g4dn.xlarge": 1}), prof, model="ncf", seed=3) as live, \
+                KairosClient(live, protocol=OpenInferenceProtocol("ncf"), profile=prof, qos_ms=50) as client:
+            runs = [client.run(Workload.deeprecsys(), rate=300, n_queries=n, seed=n, progress=False,
+                               on_result=lambda _r: during.append(gc.get_freeze_count())) for n in (20, 60)]
+            return await asyncio.gather(*runs)  # two overlapping runs: frozen until the last ends
+
+    before = gc.get_freeze_count()
+    results = run(main())
+    assert all(r.n_failed == 0 for r in results)
+    assert len(during) == 80
+    assert all((c > 0) == freeze for c in during)
+    assert gc.get_freeze_count() == before

@@ -18,10 +18,16 @@ Printed per rate: QoS attainment and p99, live and simulated, and the difference
 attainment within 2 points, p99 within 10 %), then the live run's time split. The machine's
 load average is printed before and after: the numbers are only as good as the machine is idle.
 
+The overhead grows with the rate (the client's and the servers' loops get busier), which the
+sequential measurement of step 1 cannot see. ``--pilot`` also runs, at each rate, a pilot live
+run with other queries (seed 2) and simulates the measured run again with the pilot's overhead
+(:meth:`Overhead.from_run <kairos_sdk.overhead.Overhead.from_run>`): what a user gets by
+measuring the overhead at the rate they plan for.
+
 Run::
 
     python benchmarks/live_vs_simulate.py [--models ncf,wnd] [--queries 2000] [--fractions 0.3,0.7,0.9]
-        [--policy kairos] [--budget 2.5] [--no-overhead]
+        [--policy kairos] [--budget 2.5] [--no-overhead] [--pilot]
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from kairos_sdk import Pool, Profile, Workload, simulate
+from kairos_sdk._loop import loop_factory
 from kairos_sdk._loop import run as run_loop
 from kairos_sdk.client import KairosClient, OpenInferenceProtocol, measure_profile
 from kairos_sdk.defaults import PAPER_BUDGET_PER_HOUR, PAPER_QOS_MS, default_catalog
@@ -58,6 +65,8 @@ model, path = sys.argv[1], sys.argv[2]
 counts = {t: int(n) for t, n in (kv.split("=") for kv in sys.argv[3].split(","))}
 serve_forever(Pool.from_counts(counts), Profile.builtin(model), model=model, pool_file=path, seed=7, out=open("/dev/null", "w"))
 """
+
+SERVERS: list = []  # the replay server processes running now (their CPU time is read per run)
 
 
 class ReplayProcess:
@@ -79,6 +88,14 @@ class ReplayProcess:
         doc = json.loads(path.read_text())
         return Pool([Instance(i["id"], i["type"], i["endpoint"]) for i in doc["instances"]])
 
+    def cpu_s(self) -> float:
+        """CPU seconds the server process has used so far (Linux ``/proc``; nan elsewhere)."""
+        try:
+            fields = Path(f"/proc/{self._proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return float("nan")
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def __exit__(self, *exc: object) -> None:
         self._proc.terminate()
         self._proc.wait(timeout=30)
@@ -93,8 +110,13 @@ async def replay(model: str, pool: Pool, inline: bool):
         async with serve_pool(pool, Profile.builtin(model), model=model, seed=7) as live:
             yield live
     else:
-        with ReplayProcess(model, pool) as live:
-            yield live
+        server = ReplayProcess(model, pool)
+        with server as live:
+            SERVERS.append(server)
+            try:
+                yield live
+            finally:
+                SERVERS.remove(server)
 
 
 async def measure_overhead(model: str, profile: Profile, repeats: int, inline: bool) -> tuple[Overhead, float]:
@@ -113,9 +135,17 @@ async def measure_overhead(model: str, profile: Profile, repeats: int, inline: b
 
 
 async def live_run(model, pool, profile, workload, args, rate, seed):
+    """A live run; ``extra["cpu_share"]`` holds the share of a core the client's and the
+    servers' processes used during it (a process near 100 % is what limits the run)."""
     async with replay(model, pool, args.inline) as pool, KairosClient(pool, protocol=OpenInferenceProtocol(model), policy=policy_from_name(args.policy),
                             profile=profile, qos_ms=PAPER_QOS_MS[model]) as client:
-        return await client.run(workload, rate=rate, n_queries=args.queries, seed=seed, progress=False)
+        srv = SERVERS[-1] if SERVERS else None
+        c0, s0, w0 = time.process_time(), srv.cpu_s() if srv else float("nan"), time.perf_counter()
+        r = await client.run(workload, rate=rate, n_queries=args.queries, seed=seed, progress=False)
+        wall = time.perf_counter() - w0
+        r.extra["cpu_share"] = {"client": (time.process_time() - c0) / wall,
+                                "servers": (srv.cpu_s() - s0) / wall if srv else float("nan")}
+        return r
 
 
 def cpu_share(seconds: float = 0.5) -> float:
@@ -138,7 +168,8 @@ def split_line(r) -> str:
 
 
 def main(args: argparse.Namespace) -> None:
-    print(f"load average before: {', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
+    print(f"load average before: {', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores; "
+          f"event loop {'uvloop' if loop_factory() else 'asyncio'} (KAIROS_EVENT_LOOP=asyncio|uvloop)")
     workload = Workload.deeprecsys()
     fractions = [float(f) for f in args.fractions.split(",")]
     verdicts = []
@@ -155,7 +186,7 @@ def main(args: argparse.Namespace) -> None:
             plan = Planner(prof, catalog, workload, qos_ms=qos).plan(budget=args.budget)
         except InfeasibleError as exc:
             print(f"   no plan: {exc}")
-            verdicts.append((model, float("nan"), False))
+            verdicts.append((f"{model} (no plan)", False))
             continue
         pool = plan.pool()
         share = cpu_share()
@@ -167,23 +198,30 @@ def main(args: argparse.Namespace) -> None:
               f"cap {cap:.0f} qps{'; cuts ' + ', '.join(cut) if cut else ''}")
         print(f"   {'rate':>12s} {'att. live':>9s} {'att. sim':>9s} {'d (pts)':>8s} {'p99 live':>9s} "
               f"{'p99 sim':>9s} {'d p99':>7s}")
-        if True:
-            for f, rate in rates:
-                if rate > cap:
-                    continue
-                live = run_loop(live_run(model, pool, prof, workload, args, rate, seed=1))
-                sim = simulate(pool, prof, workload, policy_from_name(args.policy), rate=rate, qos_ms=qos,
+        for f, rate in rates:
+            if rate > cap:
+                continue
+            live = run_loop(live_run(model, pool, prof, workload, args, rate, seed=1))
+            sims = [("sequential", prof)]
+            if args.pilot:  # the overhead at this rate: a pilot run with other queries (seed 2)
+                pilot = run_loop(live_run(model, pool, prof, workload, args, rate, seed=2))
+                sims.append(("pilot", truth.with_overhead(Overhead.from_run(pilot))))
+            for label, p in sims:
+                sim = simulate(pool, p, workload, policy_from_name(args.policy), rate=rate, qos_ms=qos,
                                n_queries=args.queries, seed=1)
                 d_att = (live.qos_attainment - sim.qos_attainment) * 100
-                d_p99 = (live.p99_ms - sim.p99_ms) / sim.p99_ms if np.isfinite(live.p99_ms) and np.isfinite(sim.p99_ms) else np.nan
+                d_p99 = ((live.p99_ms - sim.p99_ms) / sim.p99_ms if np.isfinite(live.p99_ms) and np.isfinite(sim.p99_ms)
+                         else np.nan)
                 ok = abs(d_att) <= 2.0 and abs(d_p99) <= 0.10
-                verdicts.append((model, f, ok))
+                verdicts.append((f"{model}@{f:.0%}" + ("" if label == "sequential" else f" ({label})"), ok))
                 print(f"   {f:4.0%} {rate:7.1f} {live.qos_attainment:9.2%} {sim.qos_attainment:9.2%} {d_att:+8.2f} "
-                      f"{live.p99_ms:9.3f} {sim.p99_ms:9.3f} {d_p99:+7.1%} {'ok' if ok else 'MISS'}")
-                print(split_line(live))
+                      f"{live.p99_ms:9.3f} {sim.p99_ms:9.3f} {d_p99:+7.1%} {'ok' if ok else 'MISS'}"
+                      f"{'' if label == 'sequential' else '  simulated with the pilot run overhead ' + repr(p.overhead)}")
+            cpu = live.extra["cpu_share"]
+            print(split_line(live) + f"; CPU share of a core: client {cpu['client']:.0%}, servers {cpu['servers']:.0%}")
     print(f"\nload average after: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    held = [f"{m}@{f:.0%}" for m, f, ok in verdicts if ok]
-    missed = [f"{m}@{f:.0%}" for m, f, ok in verdicts if not ok]
+    held = [m for m, ok in verdicts if ok]
+    missed = [m for m, ok in verdicts if not ok]
     print(f"within targets: {', '.join(held) or 'none'}; outside: {', '.join(missed) or 'none'}")
 
 
@@ -200,5 +238,7 @@ if __name__ == "__main__":
                          "cap = cap_share * core share * 1000 / client CPU ms per query")
     ap.add_argument("--inline", action="store_true",
                     help="serve the endpoints in the client's event loop instead of a child process")
+    ap.add_argument("--pilot", action="store_true",
+                    help="also simulate with the overhead of a pilot live run at the same rate (other queries)")
     ap.add_argument("--no-overhead", action="store_true", help="plan and simulate without the overhead (as before)")
     main(ap.parse_args())

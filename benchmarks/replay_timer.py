@@ -3,14 +3,22 @@
 One replay endpoint (ncf, one g4dn.xlarge) and the client in one process, sequential queries
 (no queueing): for each event loop (asyncio's default and, when installed, uvloop) and each
 timer mode of the endpoint (``spin_s = 0``: sleep on the loop's timer only; the default
-``spin_s``: timer, then yield to the loop until the deadline), prints the overshoot of the
+``spin_s``: timer, then yield to the loop until the deadline — asyncio only, see
+:func:`kairos_sdk._loop.sleep_until`), prints the overshoot of the
 real service time over the profile's draw and the per-query overhead (round trip minus the
 server's reported compute), p50/p99/mean, and the ratios to the first configuration
 measured in the same run.
 
 Run::
 
-    python benchmarks/replay_timer.py [--queries 1500] [--model ncf]
+    python benchmarks/replay_timer.py [--queries 1500] [--model ncf] [--rate 400]
+
+Then the client's side of the same problem: an open-loop run sends each query at its
+arrival time, and a late wake-up counts as latency. For each loop and pacing mode of
+``KairosClient.schedule_mode`` (``timer``: the loop's timer; ``spin``: timer, then yield to
+the loop; ``thread``: a pacing thread's timed waits, handed to the loop) it prints how late
+queries were sent (8 idle-enough endpoints, so the policy sends at once) and the process's CPU
+share, and the ratios to the first row.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import os
 import time
 
 import numpy as np
+from live_vs_simulate import ReplayProcess  # benchmarks/ is on the path of a script run from it
 
 from kairos_sdk import Pool, Profile, Workload
 from kairos_sdk.client import KairosClient, OpenInferenceProtocol
@@ -49,12 +58,27 @@ async def measure(model: str, n: int, spin_s: float) -> dict[str, np.ndarray]:
             "cpu_ms_per_query": np.array([(time.process_time() - cpu0) * 1000.0 / n])}
 
 
+async def pacing(model: str, n: int, mode: str, rate: float) -> dict[str, np.ndarray]:
+    """The client's open-loop pacing: how late each query is sent after its arrival, with
+    eight idle-enough endpoints (10-20 % busy, in a child process as ``kairos serve-replay``
+    runs them) so that the policy sends at once."""
+    prof = Profile.builtin(model)
+    KairosClient.schedule_mode = mode
+    with ReplayProcess(model, Pool.from_counts({"g4dn.xlarge": 8})) as pool:
+        async with KairosClient(pool, protocol=OpenInferenceProtocol(model), profile=prof, qos_ms=1e4) as client:
+            cpu0, t0 = time.process_time(), time.perf_counter()
+            r = await client.run(Workload.deeprecsys(), rate=rate, n_queries=n, seed=3, progress=False)
+    return {"late": breakdown(r)["pending_ms"], "cpu_share": np.array([(time.process_time() - cpu0)
+                                                                      / (time.perf_counter() - t0)])}
+
+
 def main(args: argparse.Namespace) -> None:
     default_spin = ReplayEndpoint.spin_s
     loops = [("asyncio", None)] + ([("uvloop", uvloop.new_event_loop)] if uvloop is not None else [])
     rows = []
     for name, factory in loops:
-        for spin in (0.0, default_spin):
+        # on uvloop sleep_until never yields in a loop (it starved uvloop's I/O): timer only
+        for spin in ((0.0, default_spin) if name == "asyncio" else (0.0,)):
             with asyncio.Runner(loop_factory=factory) as runner:
                 res = runner.run(measure(args.model, args.queries, spin))
             rows.append((f"{name}, spin_s={spin * 1000:g} ms", res))
@@ -75,9 +99,30 @@ def main(args: argparse.Namespace) -> None:
               f"overhead p99 x{np.quantile(r['overhead'], .99) / np.quantile(ref['overhead'], .99):.3f}, "
               f"CPU/query x{r['cpu_ms_per_query'][0] / ref['cpu_ms_per_query'][0]:.3f}")
 
+    # the client's pacing of open-loop arrivals: loop timer only, timer then yield, a thread
+    default_mode = KairosClient.schedule_mode
+    prow = []
+    for name, factory in loops:
+        for mode in ("timer", "spin", "thread") if name == "asyncio" else ("timer", "thread"):
+            with asyncio.Runner(loop_factory=factory) as runner:
+                prow.append((f"{name}, {mode}", runner.run(pacing(args.model, args.queries, mode, args.rate))))
+    KairosClient.schedule_mode = default_mode
+    print(f"\nclient pacing at {args.rate:g} qps (8 endpoints in a child process): "
+          "send lateness after the arrival, ms")
+    print(f"{'configuration':28s} {'late p50':>9s} {'p99':>8s} {'mean':>8s} | {'process CPU share':>17s}")
+    for label, r in prow:
+        lt = r["late"][np.isfinite(r["late"])]
+        print(f"{label:28s} {np.quantile(lt, .5):9.4f} {np.quantile(lt, .99):8.4f} {lt.mean():8.4f} | "
+              f"{r['cpu_share'][0]:17.0%}")
+    ref = prow[0][1]["late"]
+    for label, r in prow[1:]:
+        print(f"{label:28s} lateness p50 x{np.nanquantile(r['late'], .5) / max(np.nanquantile(ref, .5), 1e-9):.3f}, "
+              f"p99 x{np.nanquantile(r['late'], .99) / max(np.nanquantile(ref, .99), 1e-9):.3f} vs {prow[0][0]}")
+
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--queries", type=int, default=1500)
     ap.add_argument("--model", default="ncf")
+    ap.add_argument("--rate", type=float, default=400.0, help="offered rate of the pacing measurement")
     main(ap.parse_args())

@@ -11,15 +11,18 @@ Internal: :class:`_Runs` is a mixin of :class:`~kairos_sdk.client.KairosClient`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
 from .._checks import instance_of, positive_float, positive_int
+from .._loop import SPIN_S, pace_in_thread, sleep_until
 from .._progress import progress_bar
 from ..errors import ArgumentError, ArgumentTypeError
 from ..results import RunResult
@@ -104,6 +107,22 @@ class _RunRecord:
 class _Runs:
     """``run``'s loop: pace the arrivals, wait for every query, build the RunResult."""
 
+    #: how the open-loop pacing wakes up for each arrival: ``"thread"`` (default: a pacing
+    #: thread's timed waits, precise to tens of µs, handed to the loop), ``"spin"`` (the loop's
+    #: timer until ``schedule_spin_s`` before the arrival, then yield to the loop until due) or
+    #: ``"timer"`` (the loop's timer only, which wakes up to a millisecond late: epoll rounds
+    #: its timeout up to whole ms). A late wake-up counts as latency in an open-loop run;
+    #: ``benchmarks/replay_timer.py`` measures the three side by side.
+    schedule_mode: str = "thread"
+    schedule_spin_s: float = SPIN_S
+    #: freeze the objects that exist when a run starts out of the garbage collector's reach
+    #: for the run (``gc.freeze()``, undone by ``gc.unfreeze()`` when the last run ends): a
+    #: full collection then scans only what the run creates. Without it a full collection of
+    #: a process with numpy, aiohttp and the planner loaded stopped the loop for 69 ms in a
+    #: 213 qps mtwnd run, late queries against a 25 ms target (p99 58 ms; measured with
+    #: ``gc.callbacks``). Set False to leave the collector alone.
+    freeze_heap: bool = True
+
     async def _run_arrivals(self, batches: np.ndarray, arrivals_ms: np.ndarray, *, rate: float, progress: bool | None,
                             on_result: Callable[[Reply | QueryFailed], Any] | None = None) -> RunResult:
         assert self._loop is not None
@@ -112,8 +131,9 @@ class _Runs:
         busy0 = self._busy_real_s.copy()
         wall0 = time.perf_counter()
         try:
-            await self._submit_on_schedule(batches, rec)
-            await rec.all_done
+            with _heap_frozen(self.freeze_heap):
+                await self._submit_on_schedule(batches, rec)
+                await rec.all_done
         except asyncio.CancelledError:
             for q in rec.queries:
                 self._abandon(q, "cancelled", "the run was cancelled")
@@ -128,15 +148,23 @@ class _Runs:
         """Submit query ``k`` when the run's clock reaches ``rec.arrivals_ms[k]`` (open loop)."""
         rec.t_start = t_start = self._now()
         real0 = self._t0 + t_start * self.time_scale / 1000.0
-        scale = self.time_scale / 1000.0
-        for k in range(int(batches.size)):
-            delay = real0 + rec.arrivals_ms[k] * scale - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
+        dues = real0 + rec.arrivals_ms * (self.time_scale / 1000.0)
+
+        def submit(k: int) -> None:
             b = int(batches[k])
             q = self._submit_body(self._body_for_batch(b), b, t_start + float(rec.arrivals_ms[k]))
             rec.queries.append(q)
             q.future.add_done_callback(lambda f, k=k: rec.ended(k, f, self._now()))
+
+        if self.schedule_mode not in ("thread", "spin", "timer"):
+            raise ArgumentError(f"schedule_mode must be 'thread', 'spin' or 'timer', got {self.schedule_mode!r}")
+        if self.schedule_mode == "thread":
+            await pace_in_thread(dues, submit)
+            return
+        for k in range(int(batches.size)):
+            if dues[k] > time.perf_counter():
+                await sleep_until(dues[k], self.schedule_spin_s if self.schedule_mode == "spin" else 0.0)
+            submit(k)
 
     def _run_result(self, rec: _RunRecord, batches: np.ndarray, *, rate: float, busy_ms: np.ndarray,
                     wall_s: float) -> RunResult:
@@ -160,6 +188,27 @@ class _Runs:
                    "endpoints": tuple(display_url(u) for u in self._urls),
                    "breakdown": _breakdown(rec)},
         )
+
+
+_FROZEN_RUNS = 0  # runs in this process holding the heap frozen
+
+
+@contextlib.contextmanager
+def _heap_frozen(on: bool) -> Iterator[None]:
+    """``gc.freeze()`` for the first of overlapping runs, ``gc.unfreeze()`` after the last."""
+    global _FROZEN_RUNS
+    if not on:
+        yield
+        return
+    if _FROZEN_RUNS == 0:
+        gc.freeze()
+    _FROZEN_RUNS += 1
+    try:
+        yield
+    finally:
+        _FROZEN_RUNS -= 1
+        if _FROZEN_RUNS == 0:
+            gc.unfreeze()
 
 
 def _breakdown(rec: _RunRecord) -> dict[str, np.ndarray]:

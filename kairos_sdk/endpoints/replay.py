@@ -21,6 +21,7 @@ import numpy as np
 from aiohttp import web
 
 from .._checks import instance_of, int_in_range, non_negative_float, positive_int, probability
+from .._loop import SPIN_S, sleep_until
 from .._version import __version__
 from ..errors import ArgumentError, KairosError, ProfileError
 from ..profile import Profile
@@ -107,8 +108,10 @@ class ReplayEndpoint:
     keep_service_ms: int = 10_000
 
     #: seconds before the end of a service time from which the endpoint yields to the event
-    #: loop instead of sleeping on a timer (see ``_sleep_until``); 0 sleeps on the timer only
-    spin_s: float = 0.0012
+    #: loop instead of sleeping on a timer (see :func:`kairos_sdk._loop.sleep_until`); 0 sleeps
+    #: on the timer only. Every reply reports the real service time in its ``Server-Timing``
+    #: header whatever the setting.
+    spin_s: float = SPIN_S
 
     def __init__(
         self,
@@ -342,7 +345,7 @@ class ReplayEndpoint:
                 else:
                     reply = self._reply(request, doc, batch, rows, service_ms, t_start - t_arrive)
                 if delay_s > 0:
-                    await self._sleep_until(t_start + delay_s)
+                    await sleep_until(t_start + delay_s, self.spin_s)
                 t_end = time.perf_counter()
                 self._free_at = t_end
             finally:
@@ -360,19 +363,6 @@ class ReplayEndpoint:
         if hit and f.malformed:
             self.n_faulted += 1
         return reply
-
-    async def _sleep_until(self, target: float) -> None:
-        """Sleep until ``time.perf_counter()`` reaches ``target``, never before it. The event
-        loop wakes a timer up to a millisecond late (epoll rounds its timeout up to whole ms),
-        so sleep on a timer until ``spin_s`` before the target and yield to the loop from there
-        on: other requests and connections keep being served, and the overshoot is one loop
-        iteration instead of up to a millisecond (``benchmarks/replay_timer.py`` measures it;
-        every reply reports the real service time in its ``Server-Timing`` header)."""
-        wait = target - time.perf_counter() - self.spin_s
-        if wait > 0:
-            await asyncio.sleep(wait)
-        while time.perf_counter() < target:
-            await asyncio.sleep(0)
 
     def _reply(self, request: web.Request, doc: Any, batch: int, rows: np.ndarray, service_ms: float, queued_s: float) -> web.Response:
         out = rows.astype(np.float32).reshape(batch, 1)

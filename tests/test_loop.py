@@ -15,7 +15,6 @@ from kairos_sdk.client import KairosClient, OpenInferenceProtocol
 from kairos_sdk.endpoints import serve_pool
 
 
-
 def _loops():
     loops = [("asyncio", None)]
     try:

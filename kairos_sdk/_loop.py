@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["SPIN_S", "loop_factory", "run", "sleep_until"]
+__all__ = ["SPIN_S", "loop_factory", "pace_in_thread", "run", "sleep_until"]
 
 T = TypeVar("T")
 
@@ -47,8 +47,8 @@ async def sleep_until(target: float, spin_s: float = SPIN_S) -> None:
     whole ms), so sleep on a timer until ``spin_s`` before the target and yield to the loop
     from there on: other callbacks and connections keep being served, and the lateness is
     one loop iteration instead of up to a millisecond. ``spin_s=0`` sleeps on the timer
-    only. The replay endpoints time their service with it and the client its open-loop
-    arrivals (``benchmarks/replay_timer.py`` measures both ways).
+    only. The replay endpoints time their service with it (and the client its open-loop
+    arrivals with ``schedule_mode="spin"``; ``benchmarks/replay_timer.py`` measures both).
 
     >>> import asyncio, time
     >>> t = time.perf_counter() + 0.002

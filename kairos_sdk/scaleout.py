@@ -103,13 +103,22 @@ def _types_of(pool: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return p.types, tuple(i.id for i in p)
 
 
-def _check(routers: Any, split: str, view: str) -> int:
+def _check_routing(routers: Any, split: str, view: str, park: str, probe_ms: Any, probe_rtt_ms: Any) -> int:
+    """The router settings both entry points take; returns ``routers`` as an int."""
     if isinstance(routers, bool) or not isinstance(routers, (int, np.integer)) or routers < 1:
         raise SimulationError(f"routers must be a positive integer, got {routers!r}")
     if split not in SPLITS:
         raise SimulationError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     if view not in VIEWS:
         raise SimulationError(f"view must be one of {', '.join(VIEWS)}, got {view!r}")
+    if park not in PARKS:
+        raise SimulationError(f"park must be one of {', '.join(PARKS)}, got {park!r}")
+    if probe_ms is not None and (isinstance(probe_ms, bool) or not isinstance(probe_ms, (int, float, np.floating))
+                                 or not math.isfinite(probe_ms) or probe_ms <= 0):
+        raise SimulationError(f"probe_ms must be a positive number of milliseconds or None, got {probe_ms!r}")
+    if (isinstance(probe_rtt_ms, bool) or not isinstance(probe_rtt_ms, (int, float, np.floating))
+            or not math.isfinite(probe_rtt_ms) or probe_rtt_ms < 0):
+        raise SimulationError(f"probe_rtt_ms must be a number of milliseconds >= 0, got {probe_rtt_ms!r}")
     return int(routers)
 
 
@@ -151,15 +160,6 @@ def default_probe_ms(profile: Profile, instance_type: str) -> float:
     1.43
     """
     return max(0.05, 0.25 * _quickest_ms(profile, instance_type))
-
-
-def _check_probe(probe_ms: Any, probe_rtt_ms: Any) -> None:
-    if probe_ms is not None and (isinstance(probe_ms, bool) or not isinstance(probe_ms, (int, float, np.floating))
-                                 or not math.isfinite(probe_ms) or probe_ms <= 0):
-        raise SimulationError(f"probe_ms must be a positive number of milliseconds or None, got {probe_ms!r}")
-    if (isinstance(probe_rtt_ms, bool) or not isinstance(probe_rtt_ms, (int, float, np.floating))
-            or not math.isfinite(probe_rtt_ms) or probe_rtt_ms < 0):
-        raise SimulationError(f"probe_rtt_ms must be a number of milliseconds >= 0, got {probe_rtt_ms!r}")
 
 
 @dataclass(frozen=True)
@@ -463,10 +463,7 @@ def simulate_routers(
     the dispatchers) and ``dispatch_us_per_query``.
     """
     types, ids = _types_of(pool)
-    routers = _check(routers, split, view)
-    if park not in PARKS:
-        raise SimulationError(f"park must be one of {', '.join(PARKS)}, got {park!r}")
-    _check_probe(probe_ms, probe_rtt_ms)
+    routers = _check_routing(routers, split, view, park, probe_ms, probe_rtt_ms)
     res, _, _ = _simulate(types, ids, profile, workload, policy, rate=rate, qos_ms=qos_ms, routers=routers,
                           split=split, view=view, park=park, n_queries=n_queries, percentile=percentile, seed=seed,
                           plan=plan, warmup=warmup, probe_ms=probe_ms, probe_rtt_ms=probe_rtt_ms)
@@ -539,11 +536,8 @@ def routers_throughput(
     :class:`~kairos_sdk.simulate.ThroughputResult` whose ``n_runs`` counts the simulations run.
     """
     types, _ = _types_of(pool)
-    routers = _check(routers, split, view)
+    routers = _check_routing(routers, split, view, park, probe_ms, probe_rtt_ms)
     _check_inputs(types, profile, workload, qos_ms, percentile)
-    if park not in PARKS:
-        raise SimulationError(f"park must be one of {', '.join(PARKS)}, got {park!r}")
-    _check_probe(probe_ms, probe_rtt_ms)
     if not (0.0 < rel_tol < 1.0):
         raise SimulationError(f"rel_tol must be in (0, 1), got {rel_tol!r}")
     policy = KairosPolicy() if policy is None else policy

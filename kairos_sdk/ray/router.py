@@ -62,6 +62,7 @@ from typing import Any
 from ..distribute import SHED, DispatchState, PolicyContext
 from ..errors import KairosError
 from ..profile import Profile
+from ..scaleout import default_probe_ms
 from ..workload import Workload
 from ._require import require_ray
 
@@ -358,9 +359,7 @@ class KairosRequestRouter(RequestRouter):
         t = self._types.get(rid)
         if t is None:
             return _MIN_PROBE_MS / 1000.0
-        b = int(np.min(self._profile.batch_sizes(t)))
-        ms = 0.25 * float(self._profile.latency(t, b, q="mean"))
-        return max(ms, _MIN_PROBE_MS) / 1000.0
+        return max(default_probe_ms(self._profile, t), _MIN_PROBE_MS) / 1000.0  # the simulator's rule
 
     async def _probe(self, rid: ReplicaID) -> None:
         period_s = self._probe_s(rid)

@@ -135,3 +135,18 @@ def test_a_run_freezes_the_heap_while_it_runs_and_only_then(freeze, monkeypatch)
     assert len(during) == 80
     assert all((c > 0) == freeze for c in during)
     assert gc.get_freeze_count() == before
+
+
+def test_an_unknown_schedule_mode_is_a_clear_error(monkeypatch):
+    from kairos_sdk.errors import ArgumentError
+
+    prof = Profile.builtin("ncf")
+    monkeypatch.setattr(KairosClient, "schedule_mode", "busy-wait")
+
+    async def main():
+        async with serve_pool(Pool.from_counts({"g4dn.xlarge": 1}), prof, model="ncf", seed=3) as live, \
+                KairosClient(live, protocol=OpenInferenceProtocol("ncf"), profile=prof, qos_ms=50) as client:
+            await client.run(Workload.deeprecsys(), rate=100, n_queries=5, seed=1, progress=False)
+
+    with pytest.raises(ArgumentError, match="schedule_mode"):
+        run(main())

@@ -104,34 +104,49 @@ def test_router_view_returns_to_zero(app):
     assert sum(snap["routed_by_type"].values()) >= 40
 
 
-def test_a_replica_another_handle_occupies_is_probed_and_comes_back(app):
+@pytest.mark.parametrize("ray_cache", ["fresh", "stale"])
+def test_a_replica_another_handle_occupies_is_probed_and_comes_back(app, ray_cache):
     """Another process's handle (its own router) keeps the one gpu replica busy with large
-    batches; this router's large batches are rejected there, the replica leaves its
-    rotation, is probed, comes back and serves them: none lost, none on the cpu type."""
+    batches; this router's large batches are rejected there (Ray's queue-length cache is
+    fresh and says the replica is free) or found full by Ray's own probe (the cache entry
+    is stale: the request comes back to be routed again); either way the replica leaves
+    the rotation, is probed, comes back and serves them: none lost, none on the cpu type."""
     import ray
 
     router = _router(app)
     before = router.snapshot()
+    cache = router.replica_queue_len_cache
+    staleness_s = cache._staleness_timeout_s
+    if ray_cache == "stale":
+        cache._staleness_timeout_s = 0.0  # every entry stale: Ray probes before each send
 
     @ray.remote(num_cpus=0)
     class Other:
-        async def send(self, n: int, batch: int) -> list[str]:
+        async def begin(self, n: int, batch: int) -> None:
+            """Send ``n`` requests at once; return when the first is answered (the rest
+            then hold the gpu back to back)."""
             from ray import serve
 
             h = serve.get_deployment_handle("replay", app_name="replay")
-            out = await asyncio.gather(*[h.remote(None, batch_size=batch) for _ in range(n)])
-            return [r["instance_type"] for r in out]
+            self.sent = [asyncio.ensure_future(h.remote(None, batch_size=batch)) for _ in range(n)]
+            await asyncio.wait(self.sent, return_when=asyncio.FIRST_COMPLETED)
+
+        async def finish(self) -> list[str]:
+            return [r["instance_type"] for r in await asyncio.gather(*self.sent)]
 
     other = Other.remote()
-    ray.get(other.send.remote(1, SMALL))  # its router is up before the contention starts
+    ray.get(other.begin.remote(1, SMALL))  # its router is up before the contention starts
+    ray.get(other.finish.remote())
 
     async def run():
-        theirs = asyncio.ensure_future(asyncio.wrap_future(other.send.remote(40, LARGE).future()))
-        await asyncio.sleep(0.1)
+        await asyncio.wrap_future(other.begin.remote(40, LARGE).future())  # the gpu is theirs now
         ours = await _send(app, [LARGE] * 30, gap_s=0.01, seed=3, timeout_s=60.0)
-        return ours, await theirs
+        return ours, await asyncio.wrap_future(other.finish.remote().future())
 
-    ours, theirs = asyncio.run(run())
+    try:
+        ours, theirs = asyncio.run(run())
+    finally:
+        cache._staleness_timeout_s = staleness_s
     assert not [r for r in ours if isinstance(r, BaseException)], ours[:3]
     assert len(ours) == 30 and {r["instance_type"] for r in ours} == {"gpu"}
     assert set(theirs) == {"gpu"} and len(theirs) == 40

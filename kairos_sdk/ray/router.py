@@ -27,9 +27,10 @@ What a router knows:
 * its own requests in flight on each replica (sent, not completed), with the profile's
   mean estimate of when they end;
 * what Ray Serve reports about the others, and probes: a replica that rejects one of this
-  router's requests, or whose count of ongoing requests (``on_new_queue_len_info``, with
-  every request it accepts or rejects) shows requests that are not this router's, leaves
-  the rotation and is probed (``RunningReplica.get_queue_len``) every ``probe_ms`` until
+  router's requests, whose count of ongoing requests (``on_new_queue_len_info``, with
+  every request it accepts or rejects) shows requests that are not this router's, or that
+  did not take a request handed to it (Ray's own probe found it full, and the request came
+  back to be routed again), leaves the rotation and is probed (``RunningReplica.get_queue_len``) every ``probe_ms`` until
   it reports room; then it is back and the policy decides again. Probing, not guessing how
   long the others' work lasts. A probe that fails does not strand a request: a replica
   whose actor died is dropped from the view (as Ray's own probes do), one that is
@@ -301,7 +302,9 @@ class KairosRequestRouter(RequestRouter):
             room = self.select_available_replicas(candidate_replicas)
             return [room[:1]] if room else []
         req = pending_request.metadata.internal_request_id
-        self._release(req)  # back again: the replica chosen last time did not take it
+        refused = self._release(req)  # back again: the replica chosen last time did not take it
+        if refused is not None:
+            self._take_out(refused)  # busy with others' work (Ray's own probe found it full)
         if req not in self._waiting:
             self._waiting[req] = (batch_of(pending_request, self._default_batch),
                                   float(pending_request.created_at) * 1000.0)
@@ -403,14 +406,16 @@ class KairosRequestRouter(RequestRouter):
             self._wake.set()
             self._wake = None
 
-    def _release(self, req: str) -> None:
-        """Undo the reservation of a request that is routed again."""
+    def _release(self, req: str) -> ReplicaID | None:
+        """Undo the reservation of a request that is routed again; return the replica it
+        was handed to, if any."""
         self._assigned.pop(req, None)
         self._handed.pop(req, None)
         rid = self._where.pop(req, None)
         if rid is not None:
             self._inflight.get(rid, {}).pop(req, None)
             self._dirty = True
+        return rid
 
     def _type_of(self, replica: RunningReplica) -> str | None:
         stats = replica.routing_stats or {}

@@ -64,10 +64,25 @@ async def sleep_until(target: float, spin_s: float = SPIN_S) -> None:
         await asyncio.sleep(0)
 
 
+#: :func:`pace_in_thread`: the pacing thread's timed wait ends this long before a due time
+#: (a thread's wake-up from a timed wait is 0.1-0.3 ms late on this machine), then it
+#: yields (``time.sleep(0)``) until :data:`PACE_HAND_S` before it
+PACE_LEAD_S = 0.0005
+#: :func:`pace_in_thread`: the call is handed to the loop this long before its due time
+#: (waking a loop from its selector takes about 0.1 ms); the loop waits out the rest
+PACE_HAND_S = 0.00012
+
+
 async def pace_in_thread(dues: Any, call: Callable[[int], Any]) -> None:
     """Call ``call(k)`` on the running loop at ``time.perf_counter() >= dues[k]``, for every
-    ``k`` in order, timed by a thread (whose timed waits are precise to tens of µs) instead of
-    the loop's millisecond timer; returns when the last call has run."""
+    ``k`` in order, timed by a thread instead of the loop's millisecond timer; returns when
+    the last call has run.
+
+    The thread's timed wait ends :data:`PACE_LEAD_S` early, it yields until
+    :data:`PACE_HAND_S` before the due time and hands the call to the loop, which waits
+    out the rest (never calling early): the wake-ups of the thread and of the loop are
+    paid before the due time instead of after it (``benchmarks/replay_timer.py``).
+    """
     loop = asyncio.get_running_loop()
     finished = loop.create_future()
     stop = threading.Event()
@@ -76,6 +91,9 @@ async def pace_in_thread(dues: Any, call: Callable[[int], Any]) -> None:
     def fire(k: int) -> None:
         if stop.is_set():
             return
+        due = float(dues[k])
+        while time.perf_counter() < due:  # at most PACE_HAND_S, unless the thread ran late
+            pass
         try:
             call(k)
         except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
@@ -88,9 +106,12 @@ async def pace_in_thread(dues: Any, call: Callable[[int], Any]) -> None:
 
     def worker() -> None:
         for k in range(n):
-            wait = float(dues[k]) - time.perf_counter()
+            due = float(dues[k])
+            wait = due - PACE_LEAD_S - time.perf_counter()
             if (wait > 0 and stop.wait(wait)) or stop.is_set():
                 return
+            while time.perf_counter() < due - PACE_HAND_S:
+                time.sleep(0)  # yields the GIL to the loop
             try:
                 loop.call_soon_threadsafe(fire, k)
             except RuntimeError:  # the loop closed

@@ -106,15 +106,19 @@ class Overhead:
     @classmethod
     def from_run(cls, result: Any) -> Overhead:
         """The overhead seen by a live :class:`~kairos_sdk.results.RunResult`: per served
-        query, the time on the connection beyond the server's reported compute (wire plus
-        the server's queue)."""
+        query, the client's own time before the send (pacing wake-up, placement to send) and
+        the time on the connection beyond the server's reported compute (wire, the server's
+        queue and its extra, e.g. a replay endpoint's timer overshoot). Waiting for an instance is not overhead: the simulator models it.
+
+        The overhead grows as a process idles between queries (its caches go cold), so it
+        is best measured by a run at the rate it will serve (a pilot run)."""
         split = breakdown(result)
         if split is None or not np.isfinite(split["compute_ms"]).any():
             raise ArgumentError("this run carries no per-query breakdown with server compute times (a live run "
                                 "against servers that report theirs in Server-Timing has one)")
         ok = np.isfinite(split["compute_ms"])
-        wire = split["wire_ms"][ok] + split["server_queue_ms"][ok]
-        return cls.from_samples(np.maximum(wire, 0.0), source=f"live run, {wire.size} queries")
+        extra = sum(split[k][ok] for k in ("client_ms", "wire_ms", "server_queue_ms", "server_extra_ms"))
+        return cls.from_samples(np.maximum(extra, 0.0), source=f"live run, {extra.size} queries")
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> Overhead:
@@ -233,14 +237,18 @@ def as_overhead(value: Any, name: str = "overhead") -> Overhead:
 
 # ---------------------------------------------------------------------- a run's breakdown
 #: The parts of a live query's latency, in the order they happen.
-PARTS = ("pending_ms", "wire_ms", "server_queue_ms", "compute_ms")
+PARTS = ("client_ms", "pending_ms", "wire_ms", "server_queue_ms", "server_extra_ms", "compute_ms")
 
 
 def breakdown(result: Any) -> dict[str, np.ndarray] | None:
     """Where each served query's time went, from a live run's ``extra["breakdown"]``:
-    ``pending_ms`` (waiting in the client, earlier attempts included), ``wire_ms`` (on the
-    connection beyond what the server reports), ``server_queue_ms`` and ``compute_ms`` (as
-    the server reports them). The four add up to the query's latency. ``None`` for a run
+    ``client_ms`` (the client's own time before the send: from the scheduled arrival to the
+    dispatcher, and from the placement on an instance to the send), ``pending_ms`` (waiting
+    for an instance, earlier attempts included), ``wire_ms`` (on the connection beyond what
+    the server reports), ``server_queue_ms``, ``server_extra_ms`` and ``compute_ms`` (as the
+    server reports them: a replay endpoint's compute is its draw from the profile and its
+    extra the timer's overshoot; 0 for a server that reports no draw). The six add up to
+    the query's latency. ``None`` for a run
     without one (simulated, or a server that does not report its time: then ``wire_ms``
     holds the whole time on the connection and the server parts are ``nan``)."""
     parts = getattr(result, "extra", {}).get("breakdown")
@@ -259,8 +267,10 @@ def format_breakdown(result: Any) -> str:
     ok = np.isfinite(lat)
     if not ok.any():
         return ""
-    names = {"pending_ms": "waiting in the client", "wire_ms": "on the wire (HTTP, loopback, client CPU)",
-             "server_queue_ms": "server queue", "compute_ms": "server compute", "total": "latency"}
+    names = {"client_ms": "client (pacing wake-up, send)", "pending_ms": "waiting for an instance",
+             "wire_ms": "on the wire (HTTP, loopback, client CPU)", "server_queue_ms": "server queue",
+             "server_extra_ms": "server beyond its compute (timer)", "compute_ms": "server compute",
+             "total": "latency"}
     lines = [f"where a query's time goes ({int(ok.sum())} served queries, ms):",
              f"  {'':42s} {'mean':>8s} {'p50':>8s} {'p99':>8s}"]
     for k in (*PARTS, "total"):

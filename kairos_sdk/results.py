@@ -176,8 +176,9 @@ class RunResult:  # long: a result's fields (16), filled in by the simulator or 
         return out
 
     def breakdown(self) -> dict[str, np.ndarray] | None:
-        """Where each query's time went in a live run: ``pending_ms`` (in the client),
-        ``wire_ms``, ``server_queue_ms`` and ``compute_ms`` (the last two as the server
+        """Where each query's time went in a live run: ``client_ms`` (the client's own work
+        before the send), ``pending_ms`` (waiting for an instance), ``wire_ms``,
+        ``server_queue_ms`` and ``compute_ms`` (the last two as the server
         reports them), adding up to ``latencies_ms``; ``None`` for a simulated run. See
         :func:`kairos_sdk.overhead.breakdown`; ``print(format_breakdown(result))`` shows it."""
         from .overhead import breakdown

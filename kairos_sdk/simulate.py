@@ -94,14 +94,15 @@ class _Draws:
 
 
 def _run(types: tuple[str, ...], profile: Profile, draws: _Draws, policy: Policy, *, rate: float, qos_ms: float,
-         percentile: float, concurrency: int, plan: Any, warmup: int, stop_on_fail: bool, workload: Any = None):
+         percentile: float, concurrency: int, plan: Any, warmup: int, stop_on_fail: bool, workload: Any = None,
+         policy_profile: Profile | None = None):
     """The event loop. Returns (finish_ms, served_by, busy_ms, arrival_ms, ok, shed) where ok
     is False when ``stop_on_fail`` cut a run that could no longer meet QoS and ``shed`` lists
     the queries the policy gave up (see :data:`~kairos_sdk.distribute.SHED`)."""
     n = len(draws.batch)
     arrival = draws.arrivals_ms(rate)
     batch = draws.batch
-    disp = Dispatcher(policy, types, profile, qos_ms=qos_ms, percentile=percentile, concurrency=concurrency, plan=plan,
+    disp = Dispatcher(policy, types, profile if policy_profile is None else policy_profile, qos_ms=qos_ms, percentile=percentile, concurrency=concurrency, plan=plan,
                       workload=workload)
     tix = disp.ctx.type_index.tolist()
     svc = [draws.hold_ms(t).tolist() for t in disp.ctx.type_names]
@@ -195,6 +196,7 @@ def simulate(
     concurrency: int = 1,
     plan: Any = None,
     warmup: int = 0,
+    policy_profile: Profile | None = None,
 ) -> RunResult:
     """Simulate a pool serving a workload under a distribution policy.
 
@@ -226,6 +228,11 @@ def simulate(
     plan : the plan behind the pool, handed to the policy.
     warmup : the first ``warmup`` queries are simulated but left out of the ``RunResult``
         (``extra["warmup"]`` records how many).
+    policy_profile : the profile the policy's estimates read, when it is not the truth
+        ``profile`` (default: ``profile``). To simulate a live client against what it did
+        not know: e.g. a client given the sequentially measured overhead, served with the
+        overhead a pilot run measured. The draws (batches, arrivals, service times,
+        overheads) come from ``profile`` alone, so they do not change with it.
 
     ``extra`` also holds ``seed``, ``concurrency`` and ``service_ms`` (the true service time
     of each query, so ``latencies_ms - extra["service_ms"]`` is its waiting time).
@@ -259,6 +266,7 @@ def simulate(
     finish, served, busy, arrival, _, shed = _run(
         types, profile, draws, policy, rate=rate, qos_ms=float(qos_ms), percentile=float(percentile),
         concurrency=concurrency, plan=plan, warmup=int(warmup), stop_on_fail=False, workload=workload,
+        policy_profile=None if policy_profile is None else instance_of(policy_profile, "policy_profile", Profile),
     )
     ids = tuple(i.id for i in pool) if isinstance(pool, Pool) else tuple(i.id for i in Pool.from_counts(pool))
     w = int(warmup)

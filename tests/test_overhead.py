@@ -190,6 +190,35 @@ def test_at_low_load_the_overhead_shifts_each_latency_by_its_draw():
     assert np.allclose(r.latencies_ms - base.latencies_ms, r.extra["overhead_ms"], rtol=0, atol=1e-9)
 
 
+
+def test_policy_profile_sets_what_the_policy_reads_and_not_the_draws():
+    """``policy_profile``: the policy reads the profile a live client was given while the
+    truth (service times and overheads drawn) is the other one."""
+    seen = []
+
+    class Recording(KairosPolicy):
+        def prepare(self, ctx):
+            seen.append(ctx.profile)
+            super().prepare(ctx)
+
+    pool = Pool.from_counts({"g4dn.xlarge": 1, "r5n.large": 3})
+    wl = Workload.deeprecsys()
+    truth = NCF.with_overhead(Overhead.from_samples([0.5, 1.0, 4.0]))
+    told = NCF.with_overhead(0.5)
+    kw = dict(rate=900, qos_ms=5, n_queries=3000, seed=4)
+    a = simulate(pool, truth, wl, Recording(), **kw)
+    b = simulate(pool, truth, wl, Recording(), policy_profile=told, **kw)
+    c = simulate(pool, truth, wl, Recording(), policy_profile=truth, **kw)
+    assert [p.overhead for p in seen] == [truth.overhead, told.overhead, truth.overhead]
+    same = a.instance == b.instance  # the same draws (a service time: where both served on one type)
+    assert np.array_equal(a.extra["overhead_ms"], b.extra["overhead_ms"])
+    assert np.array_equal(a.extra["service_ms"][same], b.extra["service_ms"][same])
+    assert np.array_equal(a.arrival_ms, b.arrival_ms) and np.array_equal(a.batch, b.batch)
+    assert not np.array_equal(a.instance, b.instance)  # estimates 3.5 ms apart at the tail decide differently
+    assert np.array_equal(a.latencies_ms, c.latencies_ms) and np.array_equal(a.instance, c.instance)
+    with pytest.raises(KairosError, match="policy_profile must be a kairos_sdk.Profile"):
+        simulate(pool, truth, wl, policy_profile={"g4dn.xlarge": 1}, **kw)
+
 # ---------------------------------------------------------------------- policy estimates
 def test_estimates_add_the_overhead_and_zero_adds_nothing():
     types = ["g4dn.xlarge", "r5n.large"]
@@ -207,9 +236,11 @@ def test_estimates_add_the_overhead_and_zero_adds_nothing():
 
 # ---------------------------------------------------------------------- Server-Timing
 @pytest.mark.parametrize("header, expected", [
-    ("queue;dur=0.5, service;dur=3.25", (0.5, 3.25)),
-    ("compute;dur=2", (0.0, 2.0)),
-    ("db;dur=4, service;desc=\"x\";dur=1.5", (0.0, 1.5)),
+    ("queue;dur=0.5, service;dur=3.25", (0.5, 3.25, 0.0)),
+    ("compute;dur=2", (0.0, 2.0, 0.0)),
+    ("db;dur=4, service;desc=\"x\";dur=1.5", (0.0, 1.5, 0.0)),
+    ("queue;dur=0.5, service;dur=3.25, drawn;dur=3", (0.5, 3.0, 0.25)),  # a replay endpoint's overshoot
+    ("service;dur=3, drawn;dur=4", (0.0, 3.0, 0.0)),  # a draw above the service time is not believed
     ("queue;dur=1", None),
     ("service;dur=abc", None),
     ("", None),
@@ -226,17 +257,42 @@ async def test_live_breakdown_sums_to_the_latency_and_compute_is_the_servers():
         r = await client.run(Workload.deeprecsys(), rate=100, n_queries=150, seed=1, progress=False)
     split = breakdown(r)
     assert split is not None and r.n_failed == 0
-    total = split["pending_ms"] + split["wire_ms"] + split["server_queue_ms"] + split["compute_ms"]
+    total = sum(split[k] for k in ("client_ms", "pending_ms", "wire_ms", "server_queue_ms", "server_extra_ms",
+                                   "compute_ms"))
     assert np.allclose(total, r.latencies_ms, rtol=0, atol=1e-9)
-    assert np.all(split["pending_ms"] >= 0) and np.all(split["server_queue_ms"] >= 0)
+    assert np.all(split["client_ms"] >= 0) and np.all(split["pending_ms"] >= 0)
+    assert np.all(split["server_queue_ms"] >= 0)
     for i, ep in enumerate(replay.endpoints):  # each endpoint serves its queries one at a time, in order
-        mine = np.sort(split["compute_ms"][r.instance == i])
-        assert np.allclose(mine, np.sort(ep.actual_ms), rtol=0, atol=1e-4)  # the header has 4 decimals
+        mine = r.instance == i  # compute is the endpoint's draw, the extra its timer's overshoot
+        assert np.allclose(np.sort(split["compute_ms"][mine]), np.sort(ep.service_ms), rtol=0, atol=1e-4)
+        actual = split["compute_ms"][mine] + split["server_extra_ms"][mine]
+        assert np.allclose(np.sort(actual), np.sort(ep.actual_ms), rtol=0, atol=2e-4)  # the header has 4 decimals
         assert np.all(np.asarray(ep.actual_ms) >= np.asarray(ep.service_ms))  # the timer never wakes early
+    assert np.all(split["server_extra_ms"] >= 0)
     assert "server compute" in format_breakdown(r)
-    assert Overhead.from_run(r).points_ms.size == r.n_queries
+    ov = Overhead.from_run(r)  # the client's own time, the wire, the server's queue and extra; not the compute
+    assert ov.points_ms.size == r.n_queries
+    expect = np.sort(split["client_ms"] + split["wire_ms"] + split["server_queue_ms"] + split["server_extra_ms"])
+    assert np.allclose(ov.points_ms, np.maximum(expect, 0.0))
     sim = simulate(pool, NCF, Workload.deeprecsys(), rate=100, qos_ms=50, n_queries=150, seed=1)
     assert breakdown(sim) is None and format_breakdown(sim) == ""
+
+
+async def test_waiting_for_the_one_instance_is_pending_not_the_clients_own_time():
+    """A burst on one instance: the later queries wait for it (``pending_ms``, which the
+    simulator models), while the client's own time before each send stays what it was for
+    the first queries, and is what ``Overhead.from_run`` counts, not the waiting."""
+    pool = Pool.from_counts({"g4dn.xlarge": 1})
+    async with ReplayPool(pool, NCF, model="ncf", seed=3) as replay, KairosClient(
+            replay.pool, protocol=OpenInferenceProtocol("ncf"), policy=FCFSPolicy(), profile=NCF, qos_ms=500) as client:
+        r = await client.run(Workload.fixed(100), rate=5000, n_queries=40, seed=1, progress=False)
+    split = breakdown(r)
+    assert split is not None and r.n_failed == 0
+    service = float(NCF.latency("g4dn.xlarge", 100, q="mean"))
+    late = slice(30, 40)  # by now at least ~20 services are ahead of each query
+    assert np.all(split["pending_ms"][late] > 10 * service)
+    assert np.all(split["client_ms"][late] < split["pending_ms"][late] / 5)
+    assert Overhead.from_run(r).quantile(1.0) < float(np.min(split["pending_ms"][late]))
 
 
 async def test_measure_profile_splits_compute_from_overhead():
@@ -247,13 +303,14 @@ async def test_measure_profile_splits_compute_from_overhead():
         whole = await measure_profile(urls, [10, 100], repeats=4, protocol=OpenInferenceProtocol("ncf"), progress=False,
                                       split_overhead=False)
         # per endpoint: one warm-up request, then the 4 x 2 measured ones of the first call
-        actual = {ep.instance_type: np.asarray(list(ep.actual_ms)[1:9]) for ep in replay.endpoints}
+        drawn = {ep.instance_type: np.asarray(list(ep.service_ms)[1:9]) for ep in replay.endpoints}
     assert not split.overhead.is_zero and split.overhead.quantile(0.0) >= 0.0
     assert split.overhead.points_ms.size == 16
     assert whole.overhead.is_zero
-    # the split profile holds the servers' reported compute times: the fastest and slowest
-    # sample of every batch size are real service times of that endpoint (4 decimals in the header)
+    # the split profile holds the servers' reported compute, for a replay endpoint its draws
+    # (its timer's overshoot is overhead): the fastest and slowest sample of every batch size
+    # are draws of that endpoint (4 decimals in the header)
     for t in split.instance_types:
         for row in split.series[t].values:
             for v in (row[0], row[-1]):
-                assert np.min(np.abs(actual[t] - v)) <= 1e-4
+                assert np.min(np.abs(drawn[t] - v)) <= 1e-4

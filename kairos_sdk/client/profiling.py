@@ -87,7 +87,7 @@ async def measure_profile(
     work = _deal_work(instances, sizes, repeats)
     total = sum(len(w) for w in work) + warmup * len(instances)
     records: list[dict[str, Any]] = []
-    timings: list[tuple[float, float] | None] = []
+    timings: list[tuple[float, float, float] | None] = []
     bar = progress_bar(total, progress=progress, desc="profiling", unit="q")
 
     async with KairosClient(pool, protocol=protocol, time_scale=time_scale, **client_options) as client:
@@ -117,12 +117,12 @@ async def measure_profile(
     return _split_profile(records, timings, protocol.model, source)
 
 
-def _split_profile(records: list[dict[str, Any]], timings: list[tuple[float, float]], model: str | None,
+def _split_profile(records: list[dict[str, Any]], timings: list[tuple[float, float, float]], model: str | None,
                    source: str) -> Profile:
     """The profile of the server's reported compute times, carrying as its overhead the rest
     of each round trip (wire, HTTP framing, server queue, client CPU)."""
-    wire = [max(r["latency_ms"] - compute, 0.0) for r, (_, compute) in zip(records, timings)]
-    compute_records = [{**r, "latency_ms": compute} for r, (_, compute) in zip(records, timings)]
+    wire = [max(r["latency_ms"] - compute, 0.0) for r, (_, compute, _) in zip(records, timings)]
+    compute_records = [{**r, "latency_ms": compute} for r, (_, compute, _) in zip(records, timings)]
     prof = Profile.from_records(compute_records, model=model, source=source + ", server-reported compute")
     return prof.with_overhead(Overhead.from_samples(wire, source=f"measured live ({len(wire)} round trips)"))
 

@@ -80,6 +80,7 @@ class _Queries:
         assert self._loop is not None and self._dispatcher is not None
         now = self._now()
         q = _Query(next(self._ids), batch, body, now if arrival_ms is None else arrival_ms, self._loop.create_future())
+        q.ready_ms = now
         waiting = len(self._queries) - self._n_inflight
         self._queries[q.qid] = q
         q.future.add_done_callback(lambda f, q=q: f.cancelled() and self._abandon(q, "cancelled", "query future cancelled"))
@@ -178,6 +179,7 @@ class _Queries:
         q.queued = False
         self._stranded.discard(q.qid)
         q.disp_instance = i
+        q.placed_ms = self._now()
         q.attempts += 1
         q.tried.append(i)
         self._n_inflight += 1

@@ -105,7 +105,7 @@ class QueryFailed:
 
 
 @dataclass(eq=False)
-class _Query:  # long: one query's bookkeeping (16 fields), mutable, private to the client
+class _Query:  # long: one query's bookkeeping (18 fields), mutable, private to the client
     qid: int
     batch: int
     body: bytes
@@ -122,16 +122,23 @@ class _Query:  # long: one query's bookkeeping (16 fields), mutable, private to 
     queued: bool = False  # in the dispatcher, not started (pending or in an instance's queue)
     waiting_since: float = 0.0  # perf_counter() when it last became pending
     deadline: asyncio.TimerHandle | None = None
-    # timing breakdown of the last attempt (client ms) and what the server said it spent
+    # timing breakdown (client ms): handed to the dispatcher, last attempt placed on an
+    # instance, sent and back; and what the server said it spent
+    ready_ms: float = math.nan
+    placed_ms: float = math.nan
     sent_ms: float = math.nan
     back_ms: float = math.nan
-    server_timing: tuple[float, float] | None = None  # (queue ms, compute ms)
+    server_timing: tuple[float, float, float] | None = None  # (queue, compute, extra) ms
 
 
-def server_timing(headers: Mapping[str, str] | None) -> tuple[float, float] | None:
-    """``(queue ms, compute ms)`` from a ``Server-Timing`` header (W3C: ``name;dur=ms``
-    entries; compute is ``service`` or ``compute``, queue is ``queue``, 0 when absent), or
-    ``None`` when the server reports no compute time."""
+def server_timing(headers: Mapping[str, str] | None) -> tuple[float, float, float] | None:
+    """``(queue ms, compute ms, extra ms)`` from a ``Server-Timing`` header (W3C:
+    ``name;dur=ms`` entries), or ``None`` when the server reports no compute time.
+
+    The server's time is ``service`` (or ``compute``); queue is ``queue`` (0 when absent).
+    A replay endpoint also reports ``drawn``, the service time it drew from its profile:
+    then compute is the draw and extra the rest of its time (its timer's overshoot), which
+    a profile does not hold and so counts as overhead; otherwise extra is 0."""
     text = headers.get("Server-Timing") if headers else None
     if not text:
         return None
@@ -143,8 +150,10 @@ def server_timing(headers: Mapping[str, str] | None) -> tuple[float, float] | No
             if key == "dur":
                 with contextlib.suppress(ValueError):
                     durs[name.strip().lower()] = float(val)
-    compute = durs.get("service", durs.get("compute"))
-    if compute is None or not math.isfinite(compute):
+    service = durs.get("service", durs.get("compute"))
+    if service is None or not math.isfinite(service):
         return None
     queue = durs.get("queue", 0.0)
-    return (queue if math.isfinite(queue) else 0.0), compute
+    drawn = durs.get("drawn", math.nan)
+    compute = drawn if math.isfinite(drawn) and 0.0 <= drawn <= service else service
+    return (queue if math.isfinite(queue) else 0.0), compute, service - compute

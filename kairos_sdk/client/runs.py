@@ -25,6 +25,7 @@ from .._checks import instance_of, positive_float, positive_int
 from .._loop import SPIN_S, pace_in_thread, sleep_until
 from .._progress import progress_bar
 from ..errors import ArgumentError, ArgumentTypeError
+from ..overhead import PARTS
 from ..results import RunResult
 from ..workload import Workload
 from .replies import QueryFailed, Reply, _Query
@@ -212,23 +213,28 @@ def _heap_frozen(on: bool) -> Iterator[None]:
 
 
 def _breakdown(rec: _RunRecord) -> dict[str, np.ndarray]:
-    """Per query, where its latency went (see :func:`kairos_sdk.overhead.breakdown`): waiting
-    in the client until its last attempt was sent, then on the connection, split by what the
-    server reports (``Server-Timing``) into wire, server queue and compute. ``nan`` for failed
-    queries; without a server report ``wire_ms`` is the whole time on the connection."""
+    """Per query, where its latency went (see :func:`kairos_sdk.overhead.breakdown`): in the
+    client until its last attempt was sent (its own work: from the arrival to the dispatcher
+    and from the placement to the send; the rest waiting for an instance), then on the
+    connection, split by what the server reports (``Server-Timing``) into wire, server queue,
+    server extra and compute. ``nan`` for failed queries; without a server report ``wire_ms`` is the whole
+    time on the connection."""
     n = rec.latencies_ms.size
-    out = {k: np.full(n, np.nan) for k in ("pending_ms", "wire_ms", "server_queue_ms", "compute_ms")}
+    out = {k: np.full(n, np.nan) for k in PARTS}
     for k, q in enumerate(rec.queries):
         if not np.isfinite(rec.latencies_ms[k]):
             continue
         conn = q.back_ms - q.sent_ms
-        out["pending_ms"][k] = q.sent_ms - q.arrival_ms
+        before = q.sent_ms - q.arrival_ms
+        own = max(q.ready_ms - q.arrival_ms, 0.0) + max(q.sent_ms - q.placed_ms, 0.0)
+        out["client_ms"][k] = min(own, before)
+        out["pending_ms"][k] = before - out["client_ms"][k]
         if q.server_timing is None:
             out["wire_ms"][k] = conn
         else:
-            queue, compute = q.server_timing
-            out["server_queue_ms"][k], out["compute_ms"][k] = queue, compute
-            out["wire_ms"][k] = conn - queue - compute
+            queue, compute, extra = q.server_timing
+            out["server_queue_ms"][k], out["server_extra_ms"][k], out["compute_ms"][k] = queue, extra, compute
+            out["wire_ms"][k] = conn - queue - extra - compute
     return out
 
 

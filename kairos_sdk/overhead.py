@@ -252,7 +252,10 @@ def breakdown(result: Any) -> dict[str, np.ndarray] | None:
     without one (simulated, or a server that does not report its time: then ``wire_ms``
     holds the whole time on the connection and the server parts are ``nan``)."""
     parts = getattr(result, "extra", {}).get("breakdown")
-    return None if parts is None else {k: np.asarray(parts[k], dtype=float) for k in PARTS}
+    if parts is None:
+        return None
+    n = len(parts["pending_ms"])  # a run saved before client_ms and server_extra_ms were split out: 0
+    return {k: np.asarray(parts[k], dtype=float) if k in parts else np.zeros(n) for k in PARTS}
 
 
 def format_breakdown(result: Any) -> str:

@@ -276,6 +276,12 @@ async def test_live_breakdown_sums_to_the_latency_and_compute_is_the_servers():
     assert np.allclose(ov.points_ms, np.maximum(expect, 0.0))
     sim = simulate(pool, NCF, Workload.deeprecsys(), rate=100, qos_ms=50, n_queries=150, seed=1)
     assert breakdown(sim) is None and format_breakdown(sim) == ""
+    # a run saved with the four parts of before: the parts split out since read as 0
+    old = {k: v for k, v in r.extra["breakdown"].items() if k not in ("client_ms", "server_extra_ms")}
+    old["pending_ms"] = split["pending_ms"] + split["client_ms"]
+    r_old = type(r)(**{**r.__dict__, "extra": {**r.extra, "breakdown": old}})
+    assert np.array_equal(breakdown(r_old)["client_ms"], np.zeros(r.n_queries))
+    assert "latency" in format_breakdown(r_old)
 
 
 async def test_waiting_for_the_one_instance_is_pending_not_the_clients_own_time():

@@ -16,7 +16,8 @@ Run::
 Then the client's side of the same problem: an open-loop run sends each query at its
 arrival time, and a late wake-up counts as latency. For each loop and pacing mode of
 ``KairosClient.schedule_mode`` (``timer``: the loop's timer; ``spin``: timer, then yield to
-the loop; ``thread``: a pacing thread's timed waits, handed to the loop) it prints how late
+the loop; ``thread``: a pacing thread's timed waits, handed to the loop a little early, the
+loop waiting out the rest; ``thread, no lead``: the same handed over at the due time) it prints how late
 queries were sent (8 idle-enough endpoints, so the policy sends at once) and the process's CPU
 share, and the ratios to the first row.
 """
@@ -31,7 +32,7 @@ import time
 import numpy as np
 from live_vs_simulate import ReplayProcess  # benchmarks/ is on the path of a script run from it
 
-from kairos_sdk import Pool, Profile, Workload
+from kairos_sdk import Pool, Profile, Workload, _loop
 from kairos_sdk.client import KairosClient, OpenInferenceProtocol
 from kairos_sdk.endpoints import ReplayEndpoint, ReplayPool
 from kairos_sdk.overhead import breakdown
@@ -54,21 +55,27 @@ async def measure(model: str, n: int, spin_s: float) -> dict[str, np.ndarray]:
         ep = rp.endpoints[0]
         over = np.asarray(ep.actual_ms) - np.asarray(ep.service_ms)
     split = breakdown(r)
-    return {"overshoot": over, "overhead": split["wire_ms"] + split["server_queue_ms"],
+    return {"overshoot": over, "overhead": split["wire_ms"] + split["server_queue_ms"] + split["server_extra_ms"],
             "cpu_ms_per_query": np.array([(time.process_time() - cpu0) * 1000.0 / n])}
 
 
 async def pacing(model: str, n: int, mode: str, rate: float) -> dict[str, np.ndarray]:
     """The client's open-loop pacing: how late each query is sent after its arrival, with
     eight idle-enough endpoints (10-20 % busy, in a child process as ``kairos serve-replay``
-    runs them) so that the policy sends at once."""
+    runs them) so that the policy sends at once. ``"thread, no lead"`` is the pacing thread
+    without its early hand-off (``PACE_LEAD_S = PACE_HAND_S = 0``)."""
     prof = Profile.builtin(model)
+    lead = _loop.PACE_LEAD_S, _loop.PACE_HAND_S
+    if mode == "thread, no lead":
+        mode, _loop.PACE_LEAD_S, _loop.PACE_HAND_S = "thread", 0.0, 0.0
     KairosClient.schedule_mode = mode
     with ReplayProcess(model, Pool.from_counts({"g4dn.xlarge": 8})) as pool:
         async with KairosClient(pool, protocol=OpenInferenceProtocol(model), profile=prof, qos_ms=1e4) as client:
             cpu0, t0 = time.process_time(), time.perf_counter()
             r = await client.run(Workload.deeprecsys(), rate=rate, n_queries=n, seed=3, progress=False)
-    return {"late": breakdown(r)["pending_ms"], "cpu_share": np.array([(time.process_time() - cpu0)
+    _loop.PACE_LEAD_S, _loop.PACE_HAND_S = lead
+    split = breakdown(r)
+    return {"late": split["client_ms"] + split["pending_ms"], "cpu_share": np.array([(time.process_time() - cpu0)
                                                                       / (time.perf_counter() - t0)])}
 
 
@@ -103,7 +110,7 @@ def main(args: argparse.Namespace) -> None:
     default_mode = KairosClient.schedule_mode
     prow = []
     for name, factory in loops:
-        for mode in ("timer", "spin", "thread") if name == "asyncio" else ("timer", "thread"):
+        for mode in ("timer", "spin", "thread, no lead", "thread") if name == "asyncio" else ("timer", "thread"):
             with asyncio.Runner(loop_factory=factory) as runner:
                 prow.append((f"{name}, {mode}", runner.run(pacing(args.model, args.queries, mode, args.rate))))
     KairosClient.schedule_mode = default_mode

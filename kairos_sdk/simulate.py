@@ -94,15 +94,14 @@ class _Draws:
 
 
 def _run(types: tuple[str, ...], profile: Profile, draws: _Draws, policy: Policy, *, rate: float, qos_ms: float,
-         percentile: float, concurrency: int, plan: Any, warmup: int, stop_on_fail: bool, workload: Any = None,
-         policy_profile: Profile | None = None):
-    """The event loop. Returns (finish_ms, served_by, busy_ms, arrival_ms, ok, shed) where ok
+         percentile: float, concurrency: int, plan: Any, warmup: int, stop_on_fail: bool, workload: Any = None):
+    """The event loop (``profile``: what the policy reads; the truth is in ``draws``). Returns (finish_ms, served_by, busy_ms, arrival_ms, ok, shed) where ok
     is False when ``stop_on_fail`` cut a run that could no longer meet QoS and ``shed`` lists
     the queries the policy gave up (see :data:`~kairos_sdk.distribute.SHED`)."""
     n = len(draws.batch)
     arrival = draws.arrivals_ms(rate)
     batch = draws.batch
-    disp = Dispatcher(policy, types, profile if policy_profile is None else policy_profile, qos_ms=qos_ms, percentile=percentile, concurrency=concurrency, plan=plan,
+    disp = Dispatcher(policy, types, profile, qos_ms=qos_ms, percentile=percentile, concurrency=concurrency, plan=plan,
                       workload=workload)
     tix = disp.ctx.type_index.tolist()
     svc = [draws.hold_ms(t).tolist() for t in disp.ctx.type_names]
@@ -263,10 +262,11 @@ def simulate(
     rate = _check_rate(rate)
     policy = KairosPolicy() if policy is None else policy
     draws = _Draws(types, profile, workload, int(n_queries), seed)
+    if policy_profile is not None:
+        instance_of(policy_profile, "policy_profile", Profile)
     finish, served, busy, arrival, _, shed = _run(
-        types, profile, draws, policy, rate=rate, qos_ms=float(qos_ms), percentile=float(percentile),
+        types, profile if policy_profile is None else policy_profile, draws, policy, rate=rate, qos_ms=float(qos_ms), percentile=float(percentile),
         concurrency=concurrency, plan=plan, warmup=int(warmup), stop_on_fail=False, workload=workload,
-        policy_profile=None if policy_profile is None else instance_of(policy_profile, "policy_profile", Profile),
     )
     ids = tuple(i.id for i in pool) if isinstance(pool, Pool) else tuple(i.id for i in Pool.from_counts(pool))
     w = int(warmup)

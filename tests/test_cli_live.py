@@ -147,10 +147,64 @@ def test_profile_measures_what_the_replay_endpoints_serve(endpoints, tmp_path: P
     assert rc == 0 and set(json.loads(plan)["counts"]) <= set(POOL)
 
 
+@pytest.fixture()
+def replay_in_thread():
+    """A ReplayPool served by an event loop in a thread (so that the CLI's own asyncio.run
+    can talk to it and the test can read the endpoints' draws afterwards)."""
+    import asyncio
+    import threading
+
+    from kairos_sdk import Pool
+    from kairos_sdk.endpoints import ReplayPool
+
+    loop = asyncio.new_event_loop()
+    up, held = threading.Event(), {}
+
+    async def serve():
+        held["stop"] = asyncio.Event()
+        async with ReplayPool(Pool.from_counts({"g4dn.xlarge": 1}), Profile.builtin("ncf"), model="ncf", seed=2) as rp:
+            held["rp"] = rp
+            up.set()
+            await held["stop"].wait()
+
+    th = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    th.start()
+    assert up.wait(30), "replay endpoints did not start"
+    yield held["rp"]
+    loop.call_soon_threadsafe(held["stop"].set)
+    th.join(30)
+    loop.close()
+
+
+def test_profile_csv_holds_round_trips_and_json_keeps_compute_and_overhead_apart(replay_in_thread, tmp_path,
+                                                                                   capsys):
+    ep = replay_in_thread.endpoints[0]
+    eps = tmp_path / "eps.csv"
+    eps.write_text(f"type,url\ng4dn.xlarge,{ep.url}\n")
+    args = ["--model", "ncf", "--batches", "100", "--samples", "12", "--warmup", "0", "--no-progress"]
+    rc, _, _ = run_cli(capsys, "profile", str(eps), *args, "--out", str(tmp_path / "p.csv"))
+    assert rc == 0
+    drawn = np.sort(list(ep.service_ms))
+    with open(tmp_path / "p.csv", newline="") as fh:
+        rows = np.sort([float(r["latency_ms"]) for r in csv.DictReader(fh)])
+    assert rows.size == drawn.size == 12
+    assert np.all(rows >= drawn + 0.02)  # a round trip: the draw plus HTTP, which takes more than 20 µs
+
+    ep.service_ms.clear()
+    rc, text, _ = run_cli(capsys, "profile", str(eps), *args, "--out", str(tmp_path / "p.json.gz"))
+    assert rc == 0 and "per-query overhead: Overhead(mean" in text
+    prof = Profile.from_json(tmp_path / "p.json.gz")
+    assert np.allclose(np.sort(prof.series["g4dn.xlarge"].values[0]), np.sort(list(ep.service_ms)), atol=1e-4)
+    assert prof.overhead.points_ms.size == 12 and prof.overhead.quantile(0.0) > 0.02
+    rc, plan, _ = run_cli(capsys, "plan", "--profile", str(tmp_path / "p.json.gz"), "--qos", "20", "--max-batch", "100",
+                          "--json")
+    assert rc == 0 and json.loads(plan)["counts"]
+
+
 def test_profile_bad_arguments(tmp_path: Path, capsys):
     eps = tmp_path / "e.csv"
     eps.write_text("type,url\nr5n.large,http://127.0.0.1:9\n")
     rc, _, err = run_cli(capsys, "profile", str(eps), "--batches", "10", "--out", str(tmp_path / "x.txt"))
-    assert_one_line_error(rc, err, ".csv")
+    assert_one_line_error(rc, err, ".json")
     rc, _, err = run_cli(capsys, "profile", str(eps), "--batches", "0,10", "--out", str(tmp_path / "x.csv"))
     assert_one_line_error(rc, err, "--batches")

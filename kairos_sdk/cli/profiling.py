@@ -1,4 +1,6 @@
-"""``kairos profile``: measure live endpoints' latency per batch size and write a profile CSV."""
+"""``kairos profile``: measure live endpoints' latency per batch size and write a profile CSV
+(round trips, what a query sees) or a profile JSON (the servers' compute, with the rest of
+each round trip kept apart as the profile's per-query overhead)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ EXAMPLES = """examples:
   kairos serve-replay --pool g4dn.xlarge=1,r5n.large=1 --write endpoints.json   # other terminal
   kairos profile endpoints.json --batches 10,100,500,1000 --samples 20 --out latency.csv
   kairos plan --profile latency.csv --qos 350
+  kairos profile endpoints.json --batches 10,100,500,1000 --samples 20 --out profile.json
 
   kairos profile my_servers.csv --model my-model --batches 10:200:10 --samples 30 --out my.csv \\
       --protocol torchserve --token "$TOKEN"
@@ -28,10 +31,12 @@ EXAMPLES = """examples:
 def add_parser(sub) -> None:
     q = sub.add_parser("profile", help="measure live endpoints and write a latency CSV the other verbs read",
                        description="Send queries of each batch size to each endpoint, one at a time (no "
-                                   "queueing), and write every measured round trip as a CSV "
-                                   "instance,batch,latency_ms,model — the --profile FILE of plan, simulate, "
-                                   "run and demo. The latency is what a query sees: HTTP and the server's "
-                                   "framing included.")
+                                   "queueing), and write the --profile FILE of plan, simulate, run and demo. "
+                                   "A CSV (instance,batch,latency_ms,model) holds every measured round trip: "
+                                   "what a query sees, HTTP and the server's framing included. A profile "
+                                   "JSON holds the servers' compute (when they report it in Server-Timing) "
+                                   "and carries the rest of each round trip as the profile's per-query "
+                                   "overhead, which plan, simulate and the policies add back.")
     q.add_argument("endpoints", metavar="ENDPOINTS", help="JSON or CSV file of instance type + URL")
     q.add_argument("--model", default=defaults.DEFAULT_MODEL,
                    help="model name the requests address, and the CSV's model column (default %(default)s)")
@@ -41,7 +46,8 @@ def add_parser(sub) -> None:
                    help="measurements per instance type and batch size (default %(default)s)")
     q.add_argument("--warmup", type=non_negative_int, default=1, metavar="N",
                    help="unrecorded requests per endpoint first (default %(default)s)")
-    q.add_argument("--out", required=True, metavar="FILE", help="CSV to write (.csv or .csv.gz)")
+    q.add_argument("--out", required=True, metavar="FILE",
+                   help="profile to write: .csv or .csv.gz (round trips), .json or .json.gz (compute + overhead)")
     q.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_connection_args(q, concurrency=False)
     q.epilog = EXAMPLES
@@ -62,8 +68,10 @@ def cmd(args: argparse.Namespace) -> int:
     from ..client import measure_profile
 
     out = Path(args.out)
-    if not out.name.lower().endswith((".csv", ".csv.gz")):
-        raise UsageError(f"--out {out}: use a .csv or .csv.gz name (the other verbs read it with --profile)")
+    as_json = out.name.lower().endswith((".json", ".json.gz"))
+    if not as_json and not out.name.lower().endswith((".csv", ".csv.gz")):
+        raise UsageError(f"--out {out}: use a .csv, .csv.gz, .json or .json.gz name (the other verbs read it "
+                         "with --profile)")
     urls: dict[str, list[str]] = {}
     for t, u in read_endpoints(args.endpoints):
         urls.setdefault(t, []).append(u)
@@ -71,8 +79,16 @@ def cmd(args: argparse.Namespace) -> int:
     print(f"kairos profile — {n} endpoint(s) of {len(urls)} type(s), batches {_batches(args.batches)}, "
           f"{args.samples} samples each", flush=True)
     prof = asyncio.run(measure_profile(urls, args.batches, args.samples, protocol=make_protocol(args, args.model),
-                                       warmup=args.warmup, progress=progress_wanted(args), **client_options(args)))
-    rows = write_csv(prof, out, args.model)
+                                       warmup=args.warmup, progress=progress_wanted(args), split_overhead=as_json,
+                                       **client_options(args)))
+    if as_json:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        data = prof.to_json().encode()
+        out.write_bytes(gzip.compress(data) if out.name.lower().endswith(".gz") else data)
+        rows = sum(int(prof.series[t].counts.sum()) for t in prof.instance_types)
+        print(f"per-query overhead: {prof.overhead!r}")
+    else:
+        rows = write_csv(prof, out, args.model)
     print_table([[t, b, ms(float(prof.latency(t, b, q=0.5))), ms(float(prof.latency(t, b, q=0.99)))]
                  for t in prof.instance_types for b in prof.batch_sizes(t)],
                 ["instance type", "batch", "median ms", "p99 ms"])

@@ -20,6 +20,9 @@ the loop; ``thread``: a pacing thread's timed waits, handed to the loop a little
 loop waiting out the rest; ``thread, no lead``: the same handed over at the due time) it prints how late
 queries were sent (8 idle-enough endpoints, so the policy sends at once) and the process's CPU
 share, and the ratios to the first row.
+
+Last, the idle penalty: sequential requests to one endpoint with the client and the server
+idle 0, 2 or 6 ms before each; the wire time grows with the idle time (colder processes).
 """
 
 from __future__ import annotations
@@ -125,6 +128,37 @@ def main(args: argparse.Namespace) -> None:
     for label, r in prow[1:]:
         print(f"{label:28s} lateness p50 x{np.nanquantile(r['late'], .5) / max(np.nanquantile(ref, .5), 1e-9):.3f}, "
               f"p99 x{np.nanquantile(r['late'], .99) / max(np.nanquantile(ref, .99), 1e-9):.3f} vs {prow[0][0]}")
+
+
+    idle_penalty(args.model, args.queries)
+
+
+def idle_penalty(model: str, n: int, gaps_ms: tuple[float, ...] = (0.0, 2.0, 6.0)) -> None:
+    """The overhead of a query that finds the client and the server idle: sequential requests
+    to one endpoint in a child process, this process sleeping ``gap`` before each (so both sit
+    idle), the wire time (round trip minus the server's time) per gap."""
+    async def measure_gaps() -> dict[float, np.ndarray]:
+        out = {}
+        with ReplayProcess(model, Pool.from_counts({"g4dn.xlarge": 1})) as pool:
+            async with KairosClient(pool, protocol=OpenInferenceProtocol(model)) as client:
+                body = client._body_for_batch(50)
+                for gap in gaps_ms:
+                    wire = []
+                    for _ in range(n // len(gaps_ms)):
+                        time.sleep(gap / 1000.0)  # blocks the loop: the process idles, as does the server
+                        _, ms, timing = await client._send_pinned(0, body)
+                        wire.append(ms - timing[0] - timing[1] - timing[2])
+                    out[gap] = np.asarray(wire[20:])
+        return out
+
+    with asyncio.Runner() as runner:
+        res = runner.run(measure_gaps())
+    print(f"\nidle penalty ({model}, one endpoint in a child process, sequential, batch 50): wire ms "
+          "(round trip minus the server's time)")
+    ref = np.quantile(res[gaps_ms[0]], .5)
+    for gap, w in res.items():
+        print(f"  idle {gap:4.1f} ms before each request: p50 {np.quantile(w, .5):.3f} p99 {np.quantile(w, .99):.3f} "
+              f"mean {w.mean():.3f}  (p50 x{np.quantile(w, .5) / ref:.2f} the back-to-back one)")
 
 
 if __name__ == "__main__":

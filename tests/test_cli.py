@@ -258,7 +258,7 @@ def test_serve_replay_then_run(tmp_path: Path, capsys):
         rc, out, _ = run_cli(capsys, "run", str(eps), "--rate", "10", "--duration", "2", "--no-progress")
         assert rc == 0 and "QoS attainment" in out
         split = out[out.index("where a query's time goes"):].splitlines()  # the per-query breakdown
-        assert [ln.split()[0] for ln in split[2:]] == ["waiting", "on", "server", "server", "latency"]
+        assert [ln.split()[0] for ln in split[2:]] == ["client", "waiting", "on", "server", "server", "server", "latency"]
         row = next(ln.split() for ln in out.splitlines() if ln.split()[:1] == ["10"])
         assert row[0] == "10" and row[4] == "0"  # offered 10 qps, none failed
         rc, out, _ = run_cli(capsys, "run", str(eps), "--rate", "10", "--duration", "1", "--json")

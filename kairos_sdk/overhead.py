@@ -108,7 +108,8 @@ class Overhead:
         """The overhead seen by a live :class:`~kairos_sdk.results.RunResult`: per served
         query, the client's own time before the send (pacing wake-up, placement to send) and
         the time on the connection beyond the server's reported compute (wire, the server's
-        queue and its extra, e.g. a replay endpoint's timer overshoot). Waiting for an instance is not overhead: the simulator models it.
+        queue and its extra, e.g. a replay endpoint's timer overshoot). Waiting for an
+        instance is not overhead: the simulator models it.
 
         The overhead grows as a process idles between queries (its caches go cold), so it
         is best measured by a run at the rate it will serve (a pilot run)."""
@@ -248,9 +249,9 @@ def breakdown(result: Any) -> dict[str, np.ndarray] | None:
     the server reports), ``server_queue_ms``, ``server_extra_ms`` and ``compute_ms`` (as the
     server reports them: a replay endpoint's compute is its draw from the profile and its
     extra the timer's overshoot; 0 for a server that reports no draw). The six add up to
-    the query's latency. ``None`` for a run
-    without one (simulated, or a server that does not report its time: then ``wire_ms``
-    holds the whole time on the connection and the server parts are ``nan``)."""
+    the query's latency. ``None`` for a run without one (simulated, or a server that does
+    not report its time: then ``wire_ms`` holds the whole time on the connection and the
+    server parts are ``nan``)."""
     parts = getattr(result, "extra", {}).get("breakdown")
     if parts is None:
         return None

@@ -217,8 +217,8 @@ def _breakdown(rec: _RunRecord) -> dict[str, np.ndarray]:
     client until its last attempt was sent (its own work: from the arrival to the dispatcher
     and from the placement to the send; the rest waiting for an instance), then on the
     connection, split by what the server reports (``Server-Timing``) into wire, server queue,
-    server extra and compute. ``nan`` for failed queries; without a server report ``wire_ms`` is the whole
-    time on the connection."""
+    server extra and compute. ``nan`` for failed queries; without a server report
+    ``wire_ms`` is the whole time on the connection."""
     n = rec.latencies_ms.size
     out = {k: np.full(n, np.nan) for k in PARTS}
     for k, q in enumerate(rec.queries):

@@ -30,8 +30,9 @@ What a router knows:
   router's requests, whose count of ongoing requests (``on_new_queue_len_info``, with
   every request it accepts or rejects) shows requests that are not this router's, or that
   did not take a request handed to it (Ray's own probe found it full, and the request came
-  back to be routed again), leaves the rotation and is probed (``RunningReplica.get_queue_len``) every ``probe_ms`` until
-  it reports room; then it is back and the policy decides again. Probing, not guessing how
+  back to be routed again), leaves the rotation and is probed
+  (``RunningReplica.get_queue_len``) every ``probe_ms`` until it reports room; then it is
+  back and the policy decides again. Probing, not guessing how
   long the others' work lasts. A probe that fails does not strand a request: a replica
   whose actor died is dropped from the view (as Ray's own probes do), one that is
   unavailable or does not answer in time goes back into rotation with Ray's queue-length

@@ -22,11 +22,12 @@ a core the client's and the servers' processes used. The machine's load average 
 before and after: the numbers are only as good as the machine is idle.
 
 The overhead grows as the processes idle between queries (a query that finds them idle pays
-colder caches and wake-ups: ncf's wire time is 1.2 ms at 150 qps against 0.5 ms back to back),
+colder caches and wake-ups: ncf's wire time is 1.2 ms idle 6 ms before each request against
+0.57 ms back to back, ``benchmarks/replay_timer.py``),
 which the sequential measurement of step 1 cannot see. So at each rate a pilot live run with
 other queries (seed 2) measures the overhead at that rate (:meth:`Overhead.from_run
-<kairos_sdk.overhead.Overhead.from_run>`: the client's own time before the send, the wire and
-the server's queue), and the measured run is simulated with it too: the row labelled
+<kairos_sdk.overhead.Overhead.from_run>`: the client's own time before the send, the wire,
+the server's queue and its extra), and the measured run is simulated with it too: the row labelled
 ``pilot`` is what a user gets by measuring the overhead at the rate they serve, the one
 labelled ``sequential`` what the planner planned with. ``--no-pilot`` skips it.
 
@@ -247,8 +248,8 @@ def main(args: argparse.Namespace) -> None:
                 verdicts += compare(model, pool, prof, truth, workload, args, f, rate)
     print(f"\nload average after: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     for label in ("pilot", "sequential"):
-        mine = [(m, ok) for m, lab, ok in verdicts if lab in (label, None)]
-        if any(lab == label for _, lab, _ in verdicts):
+        mine = [(m, ok) for m, lab, ok in verdicts if lab == label]
+        if mine:
             print(f"with the {label} overhead: within targets: {', '.join(m for m, ok in mine if ok) or 'none'}; "
                   f"outside: {', '.join(m for m, ok in mine if ok is False) or 'none'}; "
                   f"not judged (a process above {args.busy_share:.0%} of a core): "

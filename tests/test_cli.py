@@ -9,8 +9,10 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from kairos_sdk import Profile
 from kairos_sdk.cli import UsageError, build_parser, main, parse_pool, read_endpoints
 from kairos_sdk.defaults import PAPER_PRICES_PER_HOUR as PRICES
 
@@ -269,6 +271,24 @@ def test_serve_replay_then_run(tmp_path: Path, capsys):
         assert doc["cost_per_hour"] == pytest.approx(0.526 + 2 * 0.149)
         rc, out, err = run_cli(capsys, "run", str(eps), "--rate", "200", "--duration", "0.2", "--no-progress")
         assert rc == 0 and "warning" in err and "drain" in err  # overload is announced, then run
+        # the overhead this run paid, saved with the profile: what plan and simulate then add
+        saved = tmp_path / "at10.json"
+        rc, out, _ = run_cli(capsys, "run", str(eps), "--rate", "10", "--duration", "1", "--no-progress",
+                             "--save-profile", str(saved))
+        assert rc == 0 and f"profile written to {saved}" in out
+        prof = Profile.from_json(saved)
+        base = Profile.builtin("rm2")  # the run's profile, with the overhead added and nothing else
+        assert prof.overhead.quantile(0.0) > 0 and prof.instance_types == base.instance_types
+        assert all(np.array_equal(prof.series[t].values, base.series[t].values) for t in base.instance_types)
+        p99 = {}
+        for label, extra in (("saved", ["--profile", str(saved)]), ("built-in", [])):
+            rc, out, _ = run_cli(capsys, "simulate", *extra, "--pool", "g4dn.xlarge=1,r5n.large=2", "--rate", "10",
+                                 "--json")
+            assert rc == 0
+            p99[label] = json.loads(out[out.index("{"):])["results"][0]["p99_ms"]
+        assert p99["saved"] >= p99["built-in"] + prof.overhead.quantile(0.0) * 0.9  # every query pays the overhead
+        rc, _, err = run_cli(capsys, "run", str(eps), "--rate", "10", "--save-profile", str(tmp_path / "x.csv"))
+        assert_one_line_error(rc, err, "--save-profile", ".json")
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -10,9 +10,10 @@ import argparse
 import asyncio
 import json
 import os
+from pathlib import Path
 
 from ..errors import KairosError
-from ..overhead import format_breakdown
+from ..overhead import Overhead, format_breakdown
 from ..pool import Instance, Pool
 from .args import UsageError, non_negative, parse_headers, parse_rates, positive, read_endpoints
 from .common import POLICIES, ms, policy, print_table, progress_wanted, verdict, warn
@@ -24,6 +25,7 @@ EXAMPLES = """examples:
   kairos run endpoints.json --rate 20 --duration 10
   kairos run endpoints.json --rates 5,10,15,20 --duration 5 --plot load.png
   kairos run endpoints.json --pool plan.json --rate 50        # model, QoS and prices from the plan
+  kairos run endpoints.json --rate 20 --save-profile at20.json # then: kairos simulate --profile at20.json ...
   kairos run my_servers.csv --model my-model --profile latency.csv --qos 100 --rate 50 \\
       --protocol torchserve --token "$TOKEN" --ca-file ca.pem --timeout 5
 
@@ -109,6 +111,10 @@ def add_parser(sub) -> None:
                    help="seconds of load per rate (default %(default)g)")
     q.add_argument("--policy", choices=POLICIES, default="kairos", help="distribution policy (default %(default)s)")
     q.add_argument("--plot", metavar="PNG", help="write latency and QoS attainment against load to this file")
+    q.add_argument("--save-profile", metavar="PROFILE.json",
+                   help="write the profile with the per-query overhead the (last) run measured "
+                        "(Overhead.from_run; needs servers that report their compute in Server-Timing): "
+                        "plan and simulate with it at this rate via --profile")
     q.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     q.add_argument("--no-progress", action="store_true", help="no progress bar")
     q.add_argument("--json", action="store_true", help="print JSON")
@@ -184,6 +190,8 @@ async def drive(pool, s: Setup, args: argparse.Namespace, rates: list[float], *,
 
 def cmd(args: argparse.Namespace) -> int:
     s, pool = endpoint_pool(args)
+    if args.save_profile and not args.save_profile.lower().endswith(".json"):
+        raise UsageError(f"--save-profile {args.save_profile}: use a .json name (a profile JSON carries the overhead)")
     rates = [args.rate] if args.rate is not None else args.rates
     _warn_overload(pool, s, rates, args.duration)
     if not args.json:
@@ -219,6 +227,8 @@ def cmd(args: argparse.Namespace) -> int:
         if failed:
             print(f"{sum(r.n_failed for r in failed)} queries failed; first reasons: "
                   + "; ".join(x for _, x in failed[0].failures[:3]))
+    if args.save_profile:
+        _save_profile(s.profile, runs[-1], Path(args.save_profile), quiet=args.json)
     if args.plot:
         from .plot import load_plot
 
@@ -227,3 +237,16 @@ def cmd(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"latency vs load plot: {path}")
     return 0 if not any(r.n_failed for r in runs) else 1
+
+
+def _save_profile(profile, run, path: Path, *, quiet: bool) -> None:
+    """Write ``profile`` carrying the overhead ``run`` measured (the client's own time, the wire
+    and the server's queue and extra: what the profile's compute times do not hold)."""
+    try:
+        ov = Overhead.from_run(run)
+    except KairosError as exc:
+        raise UsageError(f"--save-profile: {exc}") from None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    profile.with_overhead(ov).to_json(path)
+    if not quiet:
+        print(f"per-query overhead measured: {ov!r}; profile written to {path} (use it with --profile {path})")

@@ -1,5 +1,5 @@
 """What :class:`~kairos_sdk.ray.KairosRequestRouter` reads from Ray Serve's objects: a
-request's batch size, a policy by name, a node's instance-type label.
+request's batch size and a node's instance-type label.
 
 Pure helpers (no Ray import at module level), kept apart so that the router module holds
 only the router.
@@ -15,33 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..distribute import FCFSPolicy, KairosPolicy, LeastWorkPolicy, RoundRobinPolicy
-from ..errors import KairosError
 from .cluster import INSTANCE_TYPE_LABEL
 
-__all__ = ["batch_of", "policy_named", "node_label"]
-
-
-def policy_named(name: str) -> Any:
-    """The policy called ``name``: the distribute registry when it has one, else the
-    built-in names.
-
-    Examples
-    --------
-    >>> policy_named("kairos").name
-    'kairos'
-    """
-    try:
-        from ..distribute import policy_from_name  # type: ignore[attr-defined]
-    except ImportError:
-        policy_from_name = None
-    if policy_from_name is not None:
-        return policy_from_name(name)
-    known = {"kairos": KairosPolicy, "fcfs": FCFSPolicy, "least-work": LeastWorkPolicy,
-             "round-robin": RoundRobinPolicy}
-    if name not in known:
-        raise KairosError(f"unknown policy {name!r}; choose one of {', '.join(sorted(known))}")
-    return known[name]()
+__all__ = ["batch_of", "node_label"]
 
 
 def batch_of(pending_request: Any, default: int = 1) -> int:

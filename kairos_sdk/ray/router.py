@@ -61,7 +61,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from ..distribute import SHED, DispatchState, PolicyContext
+from ..distribute import SHED, DispatchState, PolicyContext, policy_from_name
 from ..errors import KairosError
 from ..profile import Profile
 from ..scaleout import default_probe_ms
@@ -76,7 +76,7 @@ from ray.serve.config import RequestRouterConfig  # noqa: E402
 from ray.serve.request_router import PendingRequest, ReplicaID, RequestRouter, RunningReplica  # noqa: E402
 
 from . import _live  # noqa: E402
-from ._requests import batch_of, node_label, policy_named  # noqa: E402
+from ._requests import batch_of, node_label  # noqa: E402
 
 __all__ = ["KairosRequestRouter", "router_config", "batch_of"]
 
@@ -145,7 +145,7 @@ class KairosRequestRouter(RequestRouter):
         self._profile = Profile.from_json(json.dumps(doc))
         self._qos_ms = float(qos_ms)
         self._percentile = float(percentile)
-        self._policy = policy_named(policy)
+        self._policy = policy_from_name(policy)
         if getattr(self._policy, "shed", False):
             raise KairosError("KairosRequestRouter cannot shed: use a policy that serves every request")
         self._idle_only = bool(getattr(self._policy, "assigns_to_idle_only", False))

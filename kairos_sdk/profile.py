@@ -436,10 +436,10 @@ class Profile:
         return replace(self, overhead=as_overhead(overhead), _cache={})
 
     def to_json(self, path: PathLike | None = None) -> str:
-        """Serialize losslessly to JSON; also write it to ``path`` when given."""
+        """Serialize losslessly to JSON; also write it to ``path`` (gzipped for a ``.gz`` name)."""
         text = json.dumps(self.to_dict())
         if path is not None:
-            Path(path).write_text(text)
+            Path(path).write_bytes(gzip.compress(text.encode()) if Path(path).suffix == ".gz" else text.encode())
         return text
 
     def restrict(self, instance_types: Iterable[str]) -> Profile:

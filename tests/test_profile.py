@@ -184,11 +184,12 @@ def test_json_round_trip_is_lossless(tmp_path):
     p = Profile.from_dict({"a": {10: [1.1, 2.2, 3.3], 20: [0.1 + 0.2, 7.0, 9.5]}, "b": {5: [1e-3]}}, model="m")
     q = Profile.from_json(p.to_json())
     assert q.to_dict() == p.to_dict()
-    p.to_json(tmp_path / "p.json")
-    r = Profile.from_json(tmp_path / "p.json")
-    for inst in p.instance_types:
-        np.testing.assert_array_equal(r.series[inst].values, p.series[inst].values)
-        np.testing.assert_array_equal(r.series[inst].mean_ms, p.series[inst].mean_ms)
+    for name in ("p.json", "p.json.gz"):  # a .gz name is written gzipped, as from_json reads it
+        p.to_json(tmp_path / name)
+        r = Profile.from_json(tmp_path / name)
+        for inst in p.instance_types:
+            np.testing.assert_array_equal(r.series[inst].values, p.series[inst].values)
+            np.testing.assert_array_equal(r.series[inst].mean_ms, p.series[inst].mean_ms)
 
 
 def test_builtin_round_trips():

@@ -83,8 +83,7 @@ def cmd(args: argparse.Namespace) -> int:
                                        **client_options(args)))
     if as_json:
         out.parent.mkdir(parents=True, exist_ok=True)
-        data = prof.to_json().encode()
-        out.write_bytes(gzip.compress(data) if out.name.lower().endswith(".gz") else data)
+        prof.to_json(out)
         rows = sum(int(prof.series[t].counts.sum()) for t in prof.instance_types)
         print(f"per-query overhead: {prof.overhead!r}")
     else:

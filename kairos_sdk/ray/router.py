@@ -32,11 +32,11 @@ What a router knows:
   did not take a request handed to it (Ray's own probe found it full, and the request came
   back to be routed again), leaves the rotation and is probed
   (``RunningReplica.get_queue_len``) every ``probe_ms`` until it reports room; then it is
-  back and the policy decides again. Probing, not guessing how
-  long the others' work lasts. A probe that fails does not strand a request: a replica
-  whose actor died is dropped from the view (as Ray's own probes do), one that is
-  unavailable or does not answer in time goes back into rotation with Ray's queue-length
-  cache entry cleared (Ray then probes it itself before sending).
+  back and the policy decides again. Probing, not guessing how long the others' work
+  lasts. A probe that fails does not strand a request: a replica whose actor died is
+  dropped from the view (as Ray's own probes do), one that is unavailable or does not
+  answer in time goes back into rotation with Ray's queue-length cache entry cleared (Ray
+  then probes it itself before sending).
 
 Replicas take one request at a time by default (``max_ongoing_requests = 1`` in
 :func:`~kairos_sdk.ray.build_app`), as an instance of the simulator does: the policy's

@@ -335,6 +335,19 @@ def test_demo_short(tmp_path: Path, capsys):
     assert (tmp_path / "kairos_demo_rm2.png").stat().st_size > 1000
 
 
+def test_save_profile_needs_a_run_whose_servers_report_their_compute(tmp_path: Path):
+    """Without Server-Timing there is no overhead to split off: a clear usage error, no file."""
+    from kairos_sdk import Pool, Workload, simulate
+    from kairos_sdk.cli.run import _save_profile
+
+    prof = Profile.builtin("rm2")
+    no_timing = simulate(Pool.from_counts({"r5n.large": 1}), prof, Workload.deeprecsys(), rate=1, qos_ms=350,
+                         n_queries=20, seed=0)
+    with pytest.raises(UsageError, match="--save-profile: .*Server-Timing"):
+        _save_profile(prof, no_timing, tmp_path / "p.json", quiet=True)
+    assert not (tmp_path / "p.json").exists()
+
+
 def test_demo_bad_time_scale(capsys):
     rc, _, err = run_cli(capsys, "demo", "--time-scale", "fast")
     assert_one_line_error(rc, err, "--time-scale")

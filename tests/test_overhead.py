@@ -285,17 +285,19 @@ async def test_live_breakdown_sums_to_the_latency_and_compute_is_the_servers():
 
 
 async def test_waiting_for_the_one_instance_is_pending_not_the_clients_own_time():
-    """A burst on one instance: the later queries wait for it (``pending_ms``, which the
-    simulator models), while the client's own time before each send stays what it was for
-    the first queries, and is what ``Overhead.from_run`` counts, not the waiting."""
-    pool = Pool.from_counts({"g4dn.xlarge": 1})
-    async with ReplayPool(pool, NCF, model="ncf", seed=3) as replay, KairosClient(
-            replay.pool, protocol=OpenInferenceProtocol("ncf"), policy=FCFSPolicy(), profile=NCF, qos_ms=500) as client:
-        r = await client.run(Workload.fixed(100), rate=5000, n_queries=40, seed=1, progress=False)
+    """A queue on one instance: arrivals far faster than it serves (yet slow enough for the
+    client to keep up), so the later queries wait for it (``pending_ms``, which the simulator
+    models) for much longer than the client's own time before each send, which is what
+    ``Overhead.from_run`` counts, not the waiting."""
+    rm2 = Profile.builtin("rm2")
+    pool = Pool.from_counts({"r5n.large": 1})
+    async with ReplayPool(pool, rm2, model="rm2", seed=3) as replay, KairosClient(
+            replay.pool, protocol=OpenInferenceProtocol("rm2"), policy=FCFSPolicy(), profile=rm2, qos_ms=5000) as client:
+        r = await client.run(Workload.fixed(100), rate=200, n_queries=40, seed=1, progress=False)
     split = breakdown(r)
     assert split is not None and r.n_failed == 0
-    service = float(NCF.latency("g4dn.xlarge", 100, q="mean"))
-    late = slice(30, 40)  # by now at least ~20 services are ahead of each query
+    service = float(rm2.latency("r5n.large", 100, q="mean"))
+    late = slice(30, 40)  # by now more than 20 services are ahead of each query (~5 ms gaps)
     assert np.all(split["pending_ms"][late] > 10 * service)
     assert np.all(split["client_ms"][late] < split["pending_ms"][late] / 5)
     assert Overhead.from_run(r).quantile(1.0) < float(np.min(split["pending_ms"][late]))
